@@ -1,6 +1,6 @@
 """Benchmark parallelism within one batch: accepted tasks per hour with 1 and 2 task slots.
 
-    .venv/bin/python -m bench.concurrency [--seeds all --per-seed 3 --slots 1,2 --json]
+    .venv/bin/python -m bench.concurrency [--seeds all --per-seed 3 --slots 1,2 --repeat 3 --json]
 
 Each slot count runs the same batch (same seeds and batch seed, so the same candidates) in a
 fresh process with `ThreadPoolTaskRunner(max_workers=slots)`, every build forced to run
@@ -9,8 +9,10 @@ runs from the flow's first progress event to its return, so process start, impor
 ephemeral Prefect server are left out: they do not depend on the slot count. Slow imports the
 first candidate would pay (Great Expectations) are warmed up before the clock starts.
 
-Prints accepted tasks per hour per slot count and the speedup of the largest slot count over
-1 slot against the target (>= 1.6x with 2 slots on a 2-core machine). Benchmarks report,
+Slot counts take turns (1, 2, 1, 2, ...) `--repeat` times, so a burst of load elsewhere on
+the machine hits both alike; each slot count's figure is the median of its runs. Prints
+accepted tasks per hour per slot count and the speedup of the largest slot count over 1
+slot against the target (>= 1.6x with 2 slots on a 2-core machine). Benchmarks report,
 they do not gate: exit code 0 unless a batch fails (1) or the arguments are bad (2).
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,12 +90,30 @@ def measure(args: argparse.Namespace, slots: int, scratch: Path) -> dict[str, An
 
 
 def report(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    base = next(r for r in runs if r["slots"] == 1)
-    top = max(runs, key=lambda r: r["slots"])
+    """Per slot count the median of its runs' seconds; the speedup compares those medians."""
+    by_slots: dict[int, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_slots.setdefault(run["slots"], []).append(run)
+    medians = []
+    for slots, group in sorted(by_slots.items()):
+        seconds = statistics.median(r["seconds"] for r in group)
+        accepted = statistics.median(r["accepted"] for r in group)
+        medians.append(
+            {
+                "slots": slots,
+                "accepted": accepted,
+                "candidates": statistics.median(r["candidates"] for r in group),
+                "seconds": round(seconds, 2),
+                "accepted_per_hour": round(accepted * 3600 / seconds, 1),
+                "runs_accepted_per_hour": [r["accepted_per_hour"] for r in group],
+            }
+        )
+    base, top = medians[0], medians[-1]
     speedup = round(top["accepted_per_hour"] / base["accepted_per_hour"], 2)
     return {
         "cores": len(os.sched_getaffinity(0)),
         "runs": runs,
+        "medians": medians,
         "speedup": speedup,
         "speedup_slots": top["slots"],
         "target": TARGET_SPEEDUP,
@@ -102,16 +123,19 @@ def report(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_report(result: dict[str, Any]) -> None:
     out = Console()
-    table = Table(title=f"accepted tasks per hour, one batch, {result['cores']} core(s)")
-    for column in ("task slots", "accepted", "candidates", "seconds", "accepted/hour"):
+    repeats = max(len(m["runs_accepted_per_hour"]) for m in result["medians"])
+    title = f"accepted tasks per hour, one batch, {result['cores']} core(s), median of {repeats}"
+    table = Table(title=title)
+    for column in ("task slots", "accepted", "candidates", "seconds", "accepted/hour", "runs"):
         table.add_column(column, justify="right")
-    for run in result["runs"]:
+    for median in result["medians"]:
         table.add_row(
-            str(run["slots"]),
-            str(run["accepted"]),
-            str(run["candidates"]),
-            f"{run['seconds']:.1f}",
-            f"{run['accepted_per_hour']:.0f}",
+            str(median["slots"]),
+            f"{median['accepted']:g}",
+            f"{median['candidates']:g}",
+            f"{median['seconds']:.1f}",
+            f"{median['accepted_per_hour']:.0f}",
+            ", ".join(f"{r:.0f}" for r in median["runs_accepted_per_hour"]),
         )
     out.print(table)
     verdict = "[green]met[/green]" if result["met"] else "[red]missed[/red]"
@@ -132,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-seed", type=positive_int, default=3, help="tasks per seed (3)")
     parser.add_argument("--seed", type=int, default=0, help="batch RNG seed (0)")
     parser.add_argument("--slots", default="1,2", help="slot counts to compare (1,2)")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=3, help="runs per slot count, taking turns (3)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
@@ -151,14 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     runs = []
     with tempfile.TemporaryDirectory(prefix="sandforge-bench-") as scratch:
-        for slots in slot_counts:
-            if not args.json:
-                err.print(f"batch with {slots} task slot(s) ...", highlight=False)
-            try:
-                runs.append(measure(args, slots, Path(scratch)))
-            except RuntimeError as exc:
-                err.print(f"[red]error:[/red] {exc}", highlight=False)
-                return EXIT_FAILED
+        for turn in range(1, args.repeat + 1):
+            for slots in slot_counts:
+                if not args.json:
+                    note = f"run {turn}/{args.repeat}: {slots} task slot(s) ..."
+                    err.print(note, highlight=False)
+                try:
+                    runs.append(measure(args, slots, Path(scratch) / f"run-{turn}"))
+                except RuntimeError as exc:
+                    err.print(f"[red]error:[/red] {exc}", highlight=False)
+                    return EXIT_FAILED
     result = report(runs)
     if args.json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
@@ -85,13 +86,21 @@ def build_candidate(candidate: Candidate) -> Candidate:
     return run_stages(candidate, BUILDING)
 
 
+def plan_candidate(candidate: Candidate) -> Candidate:
+    """The planning stages (DNA, mutation), each a Prefect task."""
+    return run_stages(candidate, PLANNING)
+
+
 @dataclass
 class Waves:
     """Draws and plans candidates, wave by wave, until every seed has its quota or its cap.
 
-    A wave draws what each seed still needs; plans are made in (wave, seed, attempt) order,
-    each avoiding every plan drawn before it, so a batch is distinct and deterministic
-    however its builds interleave.
+    A wave draws what each seed still needs, seed by seed in card order; plans are made in
+    (wave, seed, attempt) order, each avoiding every plan drawn before it, so a batch is
+    distinct and deterministic however its builds interleave. A seed takes its turn in the
+    next wave as soon as its own candidates are settled and the seeds before it have taken
+    theirs, not when the whole wave is: a replacement for a rejected candidate then builds
+    beside the rest of its wave instead of alone after it, and the draws are the same.
     """
 
     cards: list[SeedCard]
@@ -100,33 +109,53 @@ class Waves:
     per_seed: int
     cap: int
     workdir: Path
+    plan: Callable[[Candidate], Candidate] = plan_candidate
     needed: dict[str, int] = field(init=False)
     attempts: dict[str, int] = field(init=False)
+    unsettled: dict[str, int] = field(init=False)  # drawn, not yet settled, per seed
     taken: set[tuple[str, str, str]] = field(default_factory=set)
     stopped: str | None = None  # why drawing stopped before every quota was met
+    _turn: int = field(default=0, init=False)  # the card whose turn in this wave is next
+    _wave_drew: bool = field(default=False, init=False)  # this wave has drawn a candidate
+    _over: bool = field(default=False, init=False)  # a wave drew nothing: drawing is over
 
     def __post_init__(self) -> None:
         self.needed = {card.id: self.per_seed for card in self.cards}
         self.attempts = dict.fromkeys(self.needed, 0)
+        self.unsettled = dict.fromkeys(self.needed, 0)
 
     def draw(self, out_of_budget: Callable[[], bool]) -> Iterator[Candidate]:
-        """The next wave, one planned candidate at a time; empty when the batch is done.
+        """Every candidate that can be drawn now, in draw order, one planned at a time.
 
-        `out_of_budget` is asked before each draw: once it says yes, nothing more is drawn
-        (what was drawn still builds, so a batch can overshoot by up to one wave).
+        Stops at the first seed whose candidates are not all settled. `out_of_budget` is
+        asked before each draw: once it says yes, nothing more is drawn (what was drawn
+        still builds, so a batch can overshoot by what is in flight).
         """
-        for card in self.cards:
+        while not (self._over or self.stopped):
+            if self._turn == len(self.cards):
+                self._over = not self._wave_drew
+                self._turn, self._wave_drew = 0, False
+                continue
+            card = self.cards[self._turn]
+            if self.unsettled[card.id]:
+                return
             for _ in range(min(self.needed[card.id], self.cap - self.attempts[card.id])):
                 if out_of_budget():
                     self.stopped = "budget"
                     return
-                candidate = self._plan(self._next(card))
+                candidate = self._planned(self._next(card))
                 if candidate.plan is not None:
                     self.taken.add(candidate.plan.distinct_key)
+                self.unsettled[card.id] += 1
+                self._wave_drew = True
                 yield candidate
+            self._turn += 1
 
-    def accepted(self, candidate: Candidate) -> None:
-        self.needed[candidate.card.id] -= 1
+    def settle(self, candidate: Candidate) -> None:
+        """Record a drawn candidate's outcome (accepted once `rejection` is None)."""
+        self.unsettled[candidate.card.id] -= 1
+        if candidate.rejection is None:
+            self.needed[candidate.card.id] -= 1
 
     def short_of_quota(self) -> dict[str, int]:
         return {card_id: n for card_id, n in self.needed.items() if n > 0}
@@ -145,24 +174,21 @@ class Waves:
         candidate.workdir.mkdir(parents=True)
         return candidate
 
-    @staticmethod
-    def _plan(candidate: Candidate) -> Candidate:
+    def _planned(self, candidate: Candidate) -> Candidate:
         try:
-            return run_stages(candidate, PLANNING)
+            return self.plan(candidate)
         except StageFailed as exc:
             candidate.rejection = exc.rejection()
             return candidate
 
 
-def finished(builds: dict[PrefectFuture[Candidate], Candidate]) -> Iterator[tuple[Candidate, bool]]:
-    """(built candidate, reused from the result cache) for each build, as builds end."""
-    for future in as_completed(list(builds)):
-        try:
-            yield future.result(), future.state.name == "Cached"
-        except StageFailed as exc:
-            failed = builds[future]
-            failed.rejection = exc.rejection()
-            yield failed, False
+def outcome(future: PrefectFuture[Candidate], drawn: Candidate) -> tuple[Candidate, bool]:
+    """(built candidate, reused from the result cache) of a finished build."""
+    try:
+        return future.result(), future.state.name == "Cached"
+    except StageFailed as exc:
+        drawn.rejection = exc.rejection()
+        return drawn, False
 
 
 def publish(candidate: Candidate, publisher: Publish) -> Candidate:
@@ -213,46 +239,51 @@ def generate_batch(
     cap = max_attempts_per_seed or per_seed * 3
     waves = Waves(cards, orchestrated(roles), rng_seed, per_seed, cap, workdir)
     progress = BatchProgress(per_seed * len(cards), [c.id for c in cards])
-    candidates: list[Candidate] = []
+    drawn: list[Candidate] = []  # draw order, which the summary keeps
+    done: dict[str, Candidate] = {}  # label -> settled candidate
     reused: set[str] = set()
+    builds: dict[PrefectFuture[Candidate], Candidate] = {}
+    built: queue.SimpleQueue[PrefectFuture[Candidate]] = queue.SimpleQueue()
     logger.info("batch: %d seed(s) x %d task(s) into %s", len(cards), per_seed, target_store)
-    wave: list[Candidate] = []
 
     def out_of_budget() -> bool:
         """LLM money this run spent; builds reused from the result cache cost nothing now."""
         if budget_usd is None:
             return False
-        drawn = [*candidates, *wave]
-        return sum(candidate_cost_usd(c) for c in drawn if c.label not in reused) >= budget_usd
+        spent = (done.get(c.label, c) for c in drawn if c.label not in reused)
+        return sum(candidate_cost_usd(c) for c in spent) >= budget_usd
+
+    def settle(candidate: Candidate, from_cache: bool) -> None:
+        if candidate.rejection is None:
+            candidate = publish(candidate, publisher)
+        if candidate.rejection is None:
+            logger.info("accepted %s -> %s", candidate.label, candidate.bundle_path)
+        else:
+            logger.info("rejected %s: %s", candidate.label, candidate.rejection)
+        if from_cache:
+            reused.add(candidate.label)
+        waves.settle(candidate)
+        done[candidate.label] = candidate
+        progress.record(candidate)
 
     try:
         while True:
-            wave, builds = [], {}
             for candidate in waves.draw(out_of_budget):
-                wave.append(candidate)
+                drawn.append(candidate)
                 if candidate.rejection is None:  # built while the next one is planned
-                    builds[build_candidate.submit(candidate)] = candidate
+                    future = build_candidate.submit(candidate)
+                    builds[future] = candidate
+                    future.add_done_callback(built.put)
                 else:
-                    progress.record(candidate)
-            if not wave:
+                    settle(candidate, from_cache=False)
+            if not builds:
                 break
-            done = {c.label: c for c in wave if c.rejection is not None}
-            for candidate, from_cache in finished(builds):
-                if candidate.rejection is None:
-                    candidate = publish(candidate, publisher)
-                if candidate.rejection is None:
-                    waves.accepted(candidate)
-                    logger.info("accepted %s -> %s", candidate.label, candidate.bundle_path)
-                else:
-                    logger.info("rejected %s: %s", candidate.label, candidate.rejection)
-                if from_cache:
-                    reused.add(candidate.label)
-                done[candidate.label] = candidate
-                progress.record(candidate)
-            candidates.extend(done[c.label] for c in wave)  # attempt order, not finish order
+            future = built.get()
+            settle(*outcome(future, builds.pop(future)))
     finally:
         if not os.environ.get("SANDFORGE_KEEP_WORKDIR"):
             shutil.rmtree(workdir, ignore_errors=True)
+    candidates = [done[c.label] for c in drawn]
     summary = summarize(candidates, STAGE_ORDER, reused)
     summary["stopped"] = waves.stopped
     fresh = [c for c in candidates if c.label not in reused]

@@ -1,4 +1,5 @@
-"""The generation benchmark's helpers: bundle choice, verdicts, and the fresh-process timers."""
+"""The benchmarks' helpers: bundle choice, verdicts, the fresh-process timers, and how the
+concurrency benchmark turns repeated runs into one speedup."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 # bench/ is a folder of the repo, not part of the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import concurrency
 from bench import generation as bench
 from storage.bundle import MANIFEST, PRIVATE, PUBLIC
 from synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
@@ -132,3 +134,34 @@ def test_time_strong_baseline_scores_its_submission(tmp_path: Path) -> None:
     assert "error" not in result, result
     assert len(result["seconds"]) == len(result["process_seconds"]) == 1
     assert result["score"] < 10  # gradient boosting recovers most of a linear rule
+
+
+def concurrency_run(slots: int, seconds: float, accepted: int = 20) -> dict:
+    return {
+        "slots": slots,
+        "accepted": accepted,
+        "candidates": accepted + 1,
+        "reused": 0,
+        "seconds": seconds,
+        "accepted_per_hour": accepted * 3600 / seconds,
+    }
+
+
+def test_concurrency_speedup_compares_medians_of_repeated_runs() -> None:
+    runs = [concurrency_run(1, s) for s in (100.0, 90.0, 200.0)]
+    runs += [concurrency_run(2, s) for s in (50.0, 60.0, 40.0)]
+    result = concurrency.report(runs)
+    medians = {m["slots"]: m for m in result["medians"]}
+    assert medians[1]["seconds"] == 100.0 and medians[2]["seconds"] == 50.0
+    assert result["speedup"] == 2.0 and result["speedup_slots"] == 2 and result["met"]
+    assert medians[1]["runs_accepted_per_hour"] == [720.0, 800.0, 360.0]
+
+
+def test_concurrency_speedup_below_target_is_reported_missed() -> None:
+    result = concurrency.report([concurrency_run(1, 100.0), concurrency_run(2, 70.0)])
+    assert result["speedup"] == 1.43 and not result["met"]
+
+
+def test_concurrency_rejects_bad_slot_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert concurrency.main(["--slots", "1,two"]) == concurrency.EXIT_BAD_INPUT
+    assert "--slots" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from agents.providers import PROVIDERS, get_provider
 from flows import caching
 from flows.artifacts import summary_markdown, task_rows, write_report
 from flows.deployments import DeploySettings
-from flows.generate_batch import STAGE_ORDER, ProviderName, generate_batch
+from flows.generate_batch import PLANNING, STAGE_ORDER, ProviderName, Waves, generate_batch
 from flows.roles import CachedExtractor, LimitedRole, orchestrated
 from flows.tasks import StageFailed
 from sandforge.pipeline import Candidate, Rejection
@@ -98,6 +98,87 @@ def test_results_pickle_providers_by_reference():
 def test_stage_failure_survives_pickling_and_becomes_a_rejection():
     error = caching.loads(caching.dumps(StageFailed("baselines", "OSError: sandbox")))
     assert error.rejection() == Rejection("baselines", "error: OSError: sandbox")
+
+
+# --- drawing candidates ------------------------------------------------------------------
+
+SECOND_CARD = next(c for c in load_all() if c.id == "playground-series-s3e18")
+
+
+def plan_directly(candidate: Candidate) -> Candidate:
+    """The planning stages without Prefect: Waves only needs their output."""
+    for stage in PLANNING:
+        candidate = stage(candidate)
+    return candidate
+
+
+def waves(tmp_path: Path, per_seed: int = 1, cap: int = 3) -> Waves:
+    return Waves([CARD, SECOND_CARD], get_provider(), 7, per_seed, cap, tmp_path, plan_directly)
+
+
+def labels(drawn: Iterator[Candidate]) -> list[str]:
+    return [c.label for c in drawn]
+
+
+def settled(candidate: Candidate, accepted: bool) -> Candidate:
+    return replace(candidate, rejection=None if accepted else Rejection("thresholds", "flat"))
+
+
+def never() -> bool:
+    return False
+
+
+def test_a_replacement_is_drawn_while_later_seeds_still_build(tmp_path: Path):
+    batch = waves(tmp_path)
+    first, second = batch.draw(never)
+    assert [first.label, second.label] == ["spaceship-titanic#0", "playground-series-s3e18#0"]
+    assert labels(batch.draw(never)) == []  # the first seed's candidate is in flight
+    batch.settle(settled(first, accepted=False))
+    (replacement,) = batch.draw(never)  # the second seed's build has not finished
+    assert replacement.label == "spaceship-titanic#1"
+    assert first.plan.distinct_key in replacement.avoid
+    assert second.plan.distinct_key in replacement.avoid
+    batch.settle(settled(replacement, accepted=True))
+    assert labels(batch.draw(never)) == []  # the second seed has not settled: no verdict yet
+    batch.settle(settled(second, accepted=True))
+    assert labels(batch.draw(never)) == []
+    assert batch.short_of_quota() == {}
+
+
+def test_draws_do_not_depend_on_the_order_builds_finish(tmp_path: Path):
+    def run(order: list[int]) -> list[tuple[str, Any]]:
+        batch = waves(tmp_path / "-".join(map(str, order)), per_seed=2, cap=4)
+        wave = list(batch.draw(never))
+        drawn = list(wave)
+        for i in order:  # every first-wave candidate of the first seed is rejected
+            batch.settle(settled(wave[i], accepted=wave[i].card.id != CARD.id))
+            drawn += batch.draw(never)
+        for candidate in drawn[len(wave) :]:
+            batch.settle(settled(candidate, accepted=True))
+        drawn += batch.draw(never)
+        return [(c.label, c.plan) for c in drawn]
+
+    in_order, reversed_order = run([0, 1, 2, 3]), run([3, 2, 1, 0])
+    assert in_order == reversed_order
+    assert [label for label, _ in in_order][4:] == ["spaceship-titanic#2", "spaceship-titanic#3"]
+
+
+def test_the_attempt_cap_ends_drawing(tmp_path: Path):
+    batch = waves(tmp_path)
+    for _ in range(3):
+        for candidate in list(batch.draw(never)):
+            batch.settle(settled(candidate, accepted=candidate.card.id != CARD.id))
+    assert labels(batch.draw(never)) == []
+    assert batch.attempts == {CARD.id: 3, SECOND_CARD.id: 1}
+    assert batch.short_of_quota() == {CARD.id: 1}
+
+
+def test_an_exhausted_budget_stops_drawing(tmp_path: Path):
+    batch = waves(tmp_path)
+    calls = iter([False, True])
+    assert labels(batch.draw(lambda: next(calls))) == ["spaceship-titanic#0"]
+    assert batch.stopped == "budget"
+    assert labels(batch.draw(never)) == []
 
 
 # --- roles ---------------------------------------------------------------------------------
