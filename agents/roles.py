@@ -53,6 +53,9 @@ class Reviewer(Protocol):
     def review(self, recipe: Recipe, description: str) -> Verdict: ...
 
 
+LOCAL_PROVIDERS = frozenset({"offline"})  # providers whose roles never call an LLM
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -62,3 +65,8 @@ class Provider:
     designer: DataDesigner
     writer: Writer
     reviewer: Reviewer
+
+    @property
+    def calls_llm(self) -> bool:
+        """Whether the roles call a model, and so can fail in ways a retry may fix."""
+        return self.name not in LOCAL_PROVIDERS

@@ -5,17 +5,24 @@ from __future__ import annotations
 from sandforge.pipeline import Candidate, Rejected, Stage
 
 
-class ExtractDna(Stage):
-    name = "extract_dna"
+class RoleStage(Stage):
+    """A stage one of the provider's roles plays: retried only when that role calls an LLM."""
+
     retries = 2
+
+    def retries_for(self, candidate: Candidate) -> int:
+        return self.retries if candidate.provider.calls_llm else 0
+
+
+class ExtractDna(RoleStage):
+    name = "extract_dna"
 
     def run(self, candidate: Candidate) -> None:
         candidate.dna = candidate.provider.extractor.extract(candidate.card)
 
 
-class Mutate(Stage):
+class Mutate(RoleStage):
     name = "mutate"
-    retries = 2
 
     def run(self, candidate: Candidate) -> None:
         assert candidate.dna is not None
@@ -24,9 +31,8 @@ class Mutate(Stage):
         )
 
 
-class Design(Stage):
+class Design(RoleStage):
     name = "design"
-    retries = 2
 
     def run(self, candidate: Candidate) -> None:
         assert candidate.dna is not None and candidate.plan is not None
@@ -35,18 +41,16 @@ class Design(Stage):
         )
 
 
-class Describe(Stage):
+class Describe(RoleStage):
     name = "describe"
-    retries = 2
 
     def run(self, candidate: Candidate) -> None:
         assert candidate.recipe is not None
         candidate.description = candidate.provider.writer.write(candidate.recipe)
 
 
-class Review(Stage):
+class Review(RoleStage):
     name = "review"
-    retries = 2
 
     def run(self, candidate: Candidate) -> None:
         assert candidate.recipe is not None and candidate.description is not None

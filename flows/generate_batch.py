@@ -36,7 +36,7 @@ from agents.roles import Provider
 from agents.stages import Describe, Design, ExtractDna, Mutate, Review
 from flows.artifacts import BatchProgress, publish_artifacts, report_name, write_report
 from flows.caching import RESULT_SERIALIZER, build_key
-from flows.roles import calls_llm, ensure_llm_limit, orchestrated
+from flows.roles import ensure_llm_limit, orchestrated
 from flows.tasks import StageFailed, run_stages
 from sandforge.pipeline import Candidate, Stage
 from sandforge.report import render_report
@@ -231,7 +231,7 @@ def generate_batch(
     logger = get_run_logger()
     cards = select(seeds, strict=strict)
     roles = get_provider(provider, model)
-    if calls_llm(roles):
+    if roles.calls_llm:
         ensure_llm_limit()
     target_store = open_store(store)
     publisher = Publish(target_store)

@@ -26,17 +26,12 @@ from flows.caching import RESULT_SERIALIZER, dna_key, provider_ref
 from seeds.card import SeedCard
 
 LLM_LIMIT = "sandforge-llm"
-LOCAL_PROVIDERS = frozenset({"offline"})  # providers that never call an LLM
 ROLES = ("extractor", "strategist", "designer", "writer", "reviewer")
 
 
 def llm_slots() -> int:
     """Concurrent LLM calls allowed across the server (`SANDFORGE_LLM_CONCURRENCY`, 4)."""
     return int(os.environ.get("SANDFORGE_LLM_CONCURRENCY", "4"))
-
-
-def calls_llm(provider: Provider) -> bool:
-    return provider.name not in LOCAL_PROVIDERS
 
 
 def ensure_llm_limit() -> None:
@@ -97,7 +92,7 @@ def _limited(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def orchestrated(provider: Provider) -> Provider:
     """The provider the flow hands to stages; name and model (what manifests record) unchanged."""
-    if calls_llm(provider):
+    if provider.calls_llm:
         limited = {role: LimitedRole(getattr(provider, role)) for role in ROLES}
         provider = replace(provider, **limited)
     return replace(provider, extractor=CachedExtractor(provider.extractor, provider_ref(provider)))

@@ -1,7 +1,10 @@
 """Pipeline stages as Prefect tasks: retries with exponential backoff and jitter.
 
-A stage that rejects a candidate returns normally (a verdict is deterministic: no retry).
-Anything else it raises is taken as transient and retried `Stage.retries` times.
+A stage that can fail transiently on a candidate (an LLM call, storage, a sandbox start:
+`Stage.retries_for` > 0) runs as its own Prefect task and is retried; the others run as plain
+calls inside the calling task (`build_candidate`), because a task run costs the API server
+more CPU than most stages do. A stage that rejects a candidate returns normally (a verdict is
+deterministic: no retry); anything else it raises counts as transient.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ class StageFailed(Exception):
 
 
 @functools.lru_cache(maxsize=64)
-def stage_task(stage: Stage) -> Task[[Candidate], Candidate]:
-    """One Prefect task per stage instance, built once."""
+def stage_task(stage: Stage, retries: int) -> Task[[Candidate], Candidate]:
+    """One Prefect task per stage instance and retry count, built once."""
 
     def run_stage(candidate: Candidate) -> Candidate:
         return stage(candidate)
@@ -40,9 +43,9 @@ def stage_task(stage: Stage) -> Task[[Candidate], Candidate]:
         run_stage,
         name=stage.name,
         task_run_name=f"{stage.name}:{{candidate.label}}",
-        retries=stage.retries,
-        retry_delay_seconds=exponential_backoff(backoff_factor=1) if stage.retries else 0,
-        retry_jitter_factor=0.5 if stage.retries else None,
+        retries=retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=1),
+        retry_jitter_factor=0.5,
         cache_policy=NO_CACHE,  # candidates are mutable, in-memory state
     )
 
@@ -50,8 +53,10 @@ def stage_task(stage: Stage) -> Task[[Candidate], Candidate]:
 def run_stages(candidate: Candidate, stages: tuple[Stage, ...]) -> Candidate:
     """Run stages in order until one rejects; raises StageFailed past a stage's retries."""
     for stage in stages:
+        retries = stage.retries_for(candidate)
+        step = stage_task(stage, retries) if retries else stage
         try:
-            candidate = stage_task(stage)(candidate)
+            candidate = step(candidate)
         except Exception as exc:
             raise StageFailed(stage.name, f"{type(exc).__name__}: {exc}") from exc
         if candidate.rejection is not None:

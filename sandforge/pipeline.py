@@ -96,6 +96,11 @@ class Stage(ABC):
     name: ClassVar[str]
     retries: ClassVar[int] = 0  # >0 for stages that can fail transiently
 
+    def retries_for(self, candidate: Candidate) -> int:
+        """Retries this stage gets on `candidate`: 0 when nothing it does there can fail
+        transiently (a retry would give the same verdict)."""
+        return self.retries
+
     def __call__(self, candidate: Candidate) -> Candidate:
         if candidate.rejection is not None:
             return candidate
