@@ -32,12 +32,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 @functools.cache
 def code_version() -> str:
-    """sha256 over the factory's .py and .yaml files, computed once per process."""
+    """The factory's source digest, computed once per process."""
+    return source_digest(REPO)
+
+
+def source_digest(root: Path) -> str:
+    """sha256 over every file of the factory's packages under `root`, bytecode aside.
+
+    Not only code: an edited prompt (.md), price list (.toml) or seed card (.yaml) changes
+    what a build makes, so it must not be served an old result.
+    """
     digest = hashlib.sha256()
     for package in CODE_PACKAGES:
-        for path in sorted((REPO / package).rglob("*")):
-            if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(REPO)).encode())
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -1,5 +1,6 @@
-"""The orchestration's pieces without a server: cache keys, result pickling, roles wrapped for
-caching and the LLM limit, the deployment form, batch summaries, artifacts and the report."""
+"""The orchestration's pieces, without a server but for one tiny flow on ephemeral Prefect:
+cache keys, result pickling, drawing candidates, stage retries, roles wrapped for caching and
+the LLM limit, the deployment form, batch summaries, artifacts and the report."""
 
 from __future__ import annotations
 
@@ -14,20 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect import flow
+from prefect.testing.utilities import prefect_test_harness
 from prefect.utilities.callables import parameter_schema
 
 from agents.providers import PROVIDERS, get_provider
+from agents.stages import Design
 from flows import caching
 from flows.artifacts import summary_markdown, task_rows, write_report
 from flows.deployments import DeploySettings
 from flows.generate_batch import PLANNING, STAGE_ORDER, ProviderName, Waves, generate_batch
 from flows.roles import CachedExtractor, LimitedRole, orchestrated
-from flows.tasks import StageFailed
-from sandforge.pipeline import Candidate, Rejection
+from flows.tasks import StageFailed, run_stages
+from sandforge.pipeline import Candidate, Rejection, Stage
 from sandforge.report import render_report
 from sandforge.summary import funnel
 from seeds.registry import load_all
 from storage.local import LocalStore
+from validators.stages import RunBaselines
 
 CARD = next(c for c in load_all() if c.id == "spaceship-titanic")
 
@@ -73,8 +78,20 @@ def test_dna_key_is_the_card_content_and_provider():
 
 
 def test_code_version_covers_the_factory_source():
-    assert len(caching.code_version()) == 64
-    assert caching.code_version() == caching.code_version()
+    assert caching.code_version() == caching.source_digest(caching.REPO)
+
+
+def test_source_digest_sees_prompts_and_prices_but_not_bytecode(tmp_path: Path):
+    prompt = tmp_path / "agents" / "llm" / "prompts" / "designer.md"
+    prompt.parent.mkdir(parents=True)
+    prompt.write_text("Design a task.")
+    (tmp_path / "agents" / "llm" / "prices.toml").write_text("[sonnet]\ninput = 3.0\n")
+    before = caching.source_digest(tmp_path)
+    (tmp_path / "agents" / "__pycache__").mkdir()
+    (tmp_path / "agents" / "__pycache__" / "roles.cpython-311.pyc").write_bytes(b"\0")
+    assert caching.source_digest(tmp_path) == before
+    prompt.write_text("Design a harder task.")
+    assert caching.source_digest(tmp_path) != before
 
 
 class Unpicklable:
@@ -182,6 +199,54 @@ def test_an_exhausted_budget_stops_drawing(tmp_path: Path):
 
 
 # --- roles ---------------------------------------------------------------------------------
+
+
+class Flaky(Stage):
+    """Raises once, then passes: a transient fault such as a dropped connection."""
+
+    name = "flaky"
+    retries = 1
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def run(self, candidate: Candidate) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("connection reset")
+
+
+class FlakyWithoutRetries(Flaky):
+    name = "flaky_without_retries"
+    retries = 0
+
+
+@pytest.fixture
+def prefect_api() -> Iterator[None]:
+    """A throwaway Prefect server and database, stopped before pytest closes its output."""
+    with prefect_test_harness():
+        yield
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_stage_that_can_fail_transiently_is_retried_and_others_fail_at_once():
+    retried, not_retried = Flaky(), FlakyWithoutRetries()
+
+    @flow
+    def stages() -> Candidate:
+        with pytest.raises(StageFailed, match="connection reset"):
+            run_stages(candidate(1), (not_retried,))
+        return run_stages(candidate(), (retried,))
+
+    assert stages().rejection is None
+    assert (retried.calls, not_retried.calls) == (2, 1)
+
+
+def test_role_stages_are_retried_only_when_the_role_calls_an_llm():
+    offline = candidate()
+    llm = replace(offline, provider=replace(offline.provider, name="anthropic"))
+    assert (Design().retries_for(offline), Design().retries_for(llm)) == (0, 2)
+    assert RunBaselines().retries_for(offline) == RunBaselines.retries > 0
 
 
 def test_offline_roles_get_cached_dna_and_no_llm_limit():
