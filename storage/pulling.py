@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from storage.bundle import BundleError, check_manifest, safe_task_id, sha256
 from storage.layouts import Layout, get_layout
+from storage.layouts.base import sweep_abandoned
 from storage.store import Store, StoreError, open_store
 
 WORKERS = 16
@@ -140,6 +141,8 @@ def pull(
     out = Path(out)
     result = PullResult(shape.name, out)
     started = time.monotonic()
+    if out.is_dir():
+        sweep_abandoned(out)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         manifests = _manifests(store, sorted(set(refs)), pool, result)
         complete = pool.map(lambda m: shape.is_complete(out, m), manifests.values())

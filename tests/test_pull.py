@@ -3,6 +3,9 @@ against tampering and a server that dies mid-publish."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ from bundle_factory import make_task
 from storage import s3_server
 from storage.bundle import MANIFEST, verify_bundle
 from storage.catalog import publish_and_catalog, query
-from storage.layouts.base import STAGING_PREFIX
+from storage.layouts.base import STAGING_PREFIX, staging_folder
 from storage.local import LocalStore
 from storage.pulling import BundleRef, PullError, SelectionError, pull, select
 from storage.s3 import S3Store
@@ -161,3 +164,31 @@ def test_server_killed_mid_publish_then_publish_completes(
         verify_bundle(tmp_path / "pulled" / "alpha" / "1")
     finally:
         s3_server.down(data_dir)
+
+
+def test_a_pull_removes_what_a_killed_pull_left_and_nothing_else(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    publish_and_catalog(store, *make_task("alpha"))
+    out = tmp_path / "pulled"
+    (out / "competitions").mkdir(parents=True)
+    # A pull process SIGKILLed while installing: its staging folders stay behind.
+    killed = (
+        "import os, signal, sys; from pathlib import Path;"
+        "from storage.layouts.base import staging_folder;"
+        "[print(staging_folder(Path(p)), flush=True) for p in sys.argv[1:]];"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    left = subprocess.run(
+        [sys.executable, "-c", killed, str(out), str(out / "competitions")],
+        capture_output=True,
+        text=True,
+    )
+    assert left.returncode == -signal.SIGKILL
+    abandoned = [Path(line) for line in left.stdout.split()]
+    assert len(abandoned) == 2 and all(p.is_dir() for p in abandoned)
+    running = staging_folder(out)  # a pull still at work in this process
+
+    result = pull(store, select(store), out)
+    assert [str(ref) for ref in result.pulled] == ["alpha@1"]
+    assert not any(p.exists() for p in abandoned)
+    assert running.is_dir()

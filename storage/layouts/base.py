@@ -4,7 +4,8 @@ A layout renders one bundle into files under a few folders it owns (its roots), 
 `competitions/<id>` and `data/<id>`. `install` writes them into a hidden staging folder and
 renames each root into place, then a marker in the last root records the content hash and the
 sha256 of every rendered file. A root without a valid marker is incomplete and is rendered
-again; a complete one is skipped when the bundle did not change.
+again; a complete one is skipped when the bundle did not change. Staging folders carry their
+process id, so the next pull removes those a killed one left behind.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Layout:
         if strays:
             raise ValueError(f"{self.name} layout renders files outside its roots: {strays}")
         out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+        staging = staging_folder(out)
         try:
             for folder in sorted({(staging / path).parent for path in rendered}):
                 folder.mkdir(parents=True, exist_ok=True)
@@ -102,11 +103,41 @@ def template(name: str) -> bytes:
     return (TEMPLATES / name).read_bytes()
 
 
+def sweep_abandoned(out: Path) -> list[Path]:
+    """Remove the staging folders under `out` whose process is gone (a pull killed midway).
+
+    Roots are at most two levels deep (`competitions/<id>`), so their staging folders are in
+    `out` or one folder below it. Returns what was removed.
+    """
+    removed = []
+    for folder in sorted([*out.glob(f"{STAGING_PREFIX}*"), *out.glob(f"*/{STAGING_PREFIX}*")]):
+        owner = folder.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _running(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def staging_folder(parent: Path) -> Path:
+    """A new hidden folder under `parent`, named after this process for `sweep_abandoned`."""
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _swap(staged: Path, target: Path) -> None:
     """Replace `target` by `staged`; the old copy is moved aside first, then removed."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target.parent))
+        old = staging_folder(target.parent)
         os.rename(target, old / "old")
         shutil.rmtree(old)
     os.rename(staged, target)
