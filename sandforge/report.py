@@ -1,7 +1,8 @@
 """A batch report as one self-contained HTML file: inline SVG plots, no script, no network.
 
 Sections: headline figures, the funnel (candidates entering each stage, rejections by
-reason), every task's threshold ladder, diversity counts and the task table.
+reason), median time per stage, every task's threshold ladder, diversity counts and the task
+table.
 """
 
 from __future__ import annotations
@@ -131,6 +132,18 @@ def _funnel_section(summary: dict[str, Any]) -> str:
     return f"<h2>Funnel</h2>{stacked_bars(rows)}<h3>Rejections by stage and reason</h3>{rejected}"
 
 
+def _timing_section(summary: dict[str, Any]) -> str:
+    """Most stages are not task runs of their own, so this is where their time shows."""
+    medians = summary["median_stage_seconds"]
+    rows = [
+        (row["stage"], medians[row["stage"]], f"{medians[row['stage']]:.2f} s")
+        for row in summary["funnel"]
+        if row["stage"] in medians
+    ]
+    chart = bar_chart(rows, color="#9c755f") if rows else "<p>none</p>"
+    return f"<h2>Stage times</h2><p>Median seconds per candidate that ran the stage.</p>{chart}"
+
+
 def _ladder_section(tasks: list[dict[str, Any]]) -> str:
     legend = ", ".join(
         f'<span style="color:{color}">&#9646;</span> {tier}' for tier, color in TIER_COLORS.items()
@@ -195,6 +208,7 @@ def render_report(summary: dict[str, Any], title: str, parameters: dict[str, Any
         f"</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
         f'<p><small>{params}</small></p><p class="figures">{figures}</p>{warning}'
         + _funnel_section(summary)
+        + _timing_section(summary)
         + _ladder_section(summary["tasks"])
         + _diversity_section(summary)
         + _task_table(summary["tasks"])

@@ -374,6 +374,7 @@ def sample_summary(task_id: str = "reef-bleaching-1") -> dict[str, Any]:
             "metric": {"log_loss": 1},
         },
         "short_of_quota": {},
+        "median_stage_seconds": {"review": 0.01, "thresholds": 0.002, "publish": 0.05},
     }
 
 
@@ -409,10 +410,11 @@ def test_report_is_one_self_contained_file_with_plots():
     parser.feed(html)
     assert "evil&lt;script&gt;" in html
     svgs = html.split("<svg")[1:]
-    assert len(svgs) == 1 + 1 + 4  # funnel, one ladder, four diversity charts
+    assert len(svgs) == 1 + 1 + 1 + 4  # funnel, stage times, one ladder, four diversity charts
     for svg in svgs:
         ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")  # well-formed
-    for heading in ("Funnel", "Threshold ladders", "Diversity", "Tasks"):
+    assert "0.05 s" in html  # publish's median time
+    for heading in ("Funnel", "Stage times", "Threshold ladders", "Diversity", "Tasks"):
         assert f"<h2>{heading}</h2>" in html
 
 
