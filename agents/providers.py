@@ -3,7 +3,7 @@
 LLM providers read their keys from the environment only (the SDKs read ANTHROPIC_API_KEY and
 OPENAI_API_KEY themselves); keys are never passed around, logged or written to bundles.
 
-    anthropic          ANTHROPIC_API_KEY; model default claude-sonnet-4-5
+    anthropic          ANTHROPIC_API_KEY; model default claude-sonnet-4-6
     openai             OPENAI_API_KEY; model default gpt-4.1
     openai-compatible  SANDFORGE_LLM_BASE_URL (e.g. http://localhost:8000/v1) and a model;
                        SANDFORGE_LLM_API_KEY if the server wants one
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from agents.llm.chat import Chat
 
 PROVIDERS = ("offline", "anthropic", "openai", "openai-compatible")
-DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4.1"}
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1"}
 KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 BASE_URL_ENV = "SANDFORGE_LLM_BASE_URL"
 COMPATIBLE_KEY_ENV = "SANDFORGE_LLM_API_KEY"

@@ -35,8 +35,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "llm"
 SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-test-SECRET", "OPENAI_API_KEY": "sk-test-SECRET"}
 CARDS = {c.id: c for c in load_all()}
 DNA: TaskDNA = CardDnaExtractor().extract(CARDS["spaceship-titanic"])
-# The SDK announces claude-sonnet-4-5's end of life; the price table has no newer model yet.
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +175,7 @@ def test_usage_records_tokens_model_and_prompt_version() -> None:
     _, ledger = mutate(provider)
     prompt = load_prompt("strategist")
     first = ledger[0]
-    assert first["provider"] == "anthropic" and first["model"] == "claude-sonnet-4-5"
+    assert first["provider"] == "anthropic" and first["model"] == "claude-sonnet-4-6"
     assert (first["prompt_version"], first["prompt_sha256"]) == (prompt.version, prompt.sha256)
     assert first["cache_creation_input_tokens"] > 0 and ledger[1]["cache_read_input_tokens"] > 0
     assert all(isinstance(first[t], int) for t in cost.TOKENS)
@@ -305,7 +303,7 @@ def test_manifest_record_and_batch_report_add_up() -> None:
     assert record["prompts"] == {
         "strategist": {"version": 1, "sha256": load_prompt("strategist").sha256}
     }
-    assert record["prices_usd_per_mtok"]["claude-sonnet-4-5"]["output"] == 15.0
+    assert record["prices_usd_per_mtok"]["claude-sonnet-4-6"]["output"] == 15.0
     candidate = Candidate(CARDS["spaceship-titanic"], provider, 0, 1, Path("."), usage=ledger)
     spent = cost.candidate_cost_usd(candidate)
     assert spent == pytest.approx(record["total"]["cost_usd"], abs=1e-6)
@@ -340,7 +338,7 @@ def test_bench_charges_every_call_to_the_accepted_tasks(capsys: pytest.CaptureFi
     ]
     (group,) = per_provider(runs)
     assert group["accepted"] == 2 and group["per_accepted_task_by_role"]["strategist"]["calls"] == 2
-    recorded = group["per_accepted_task_usd"]["claude-sonnet-4-5"]
+    recorded = group["per_accepted_task_usd"]["claude-sonnet-4-6"]
     assert recorded == pytest.approx(cost.totals(ledger)["cost_usd"], abs=1e-5)
     assert group["per_accepted_task_usd"]["claude-haiku-4-5"] < recorded
     print_report([group])

@@ -21,10 +21,7 @@ from storage.stages import Publish
 from storage.store import open_store
 from synthesis.recipe import Recipe
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
-]
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llm"
 SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-test-SECRET", "OPENAI_API_KEY": "sk-test-SECRET"}
