@@ -1,10 +1,10 @@
 """The `generate_batch` flow: seed cards in, verified and published task bundles out.
 
 Orchestration only. Candidates are drawn in waves until every seed has its accepted quota
-or hits its attempt cap. Planning (DNA, mutation) runs in attempt order, so a batch stays
+or hits its attempt cap. Planning (DNA, mutation) runs in draw order, so a batch stays
 distinct and deterministic; each planned candidate is then built by one `build_candidate`
-task (its stages nested as tasks) on the flow's task runner, `SANDFORGE_TASK_SLOTS` (2) at a
-time, and published as soon as it is built.
+task (the stages that can fail transiently nested as tasks of their own) on the flow's task
+runner, `SANDFORGE_TASK_SLOTS` (2) at a time, and published as soon as it is built.
 
 Resuming: candidates are recomputed identically from the batch seed, and a finished build
 is persisted in Prefect's result storage under a key of its inputs. Running the same batch
@@ -87,7 +87,7 @@ def build_candidate(candidate: Candidate) -> Candidate:
 
 
 def plan_candidate(candidate: Candidate) -> Candidate:
-    """The planning stages (DNA, mutation), each a Prefect task."""
+    """The planning stages (DNA, mutation), in the flow's own thread."""
     return run_stages(candidate, PLANNING)
 
 
