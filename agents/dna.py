@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from seeds.card import Quirk
-from synthesis.recipe import NoiseSpec, RuleFamily
-from validators.metrics import TaskType
+from sandforge.seeds.card import Quirk
+from sandforge.synthesis.recipe import NoiseSpec, RuleFamily
+from sandforge.validators.metrics import TaskType
 
 
 class TaskDNA(BaseModel):

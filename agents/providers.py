@@ -15,22 +15,21 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from agents.llm.cost import UnknownPriceError, price_for
-from agents.llm.designer import LlmDesigner
-from agents.llm.reviewer import LlmReviewer
-from agents.llm.strategist import LlmStrategist
-from agents.llm.writer import LlmWriter
-from agents.offline.designer import OfflineDesigner
-from agents.offline.extractor import CardDnaExtractor
-from agents.offline.reviewer import OfflineReviewer
-from agents.offline.strategist import OfflineStrategist
-from agents.offline.writer import OfflineWriter
-from agents.roles import Provider
+from sandforge.agents.llm.cost import UnknownPriceError, price_for
+from sandforge.agents.llm.designer import LlmDesigner
+from sandforge.agents.llm.reviewer import LlmReviewer
+from sandforge.agents.llm.strategist import LlmStrategist
+from sandforge.agents.llm.writer import LlmWriter
+from sandforge.agents.offline.designer import OfflineDesigner
+from sandforge.agents.offline.extractor import CardDnaExtractor
+from sandforge.agents.offline.reviewer import OfflineReviewer
+from sandforge.agents.offline.strategist import OfflineStrategist
+from sandforge.agents.offline.writer import OfflineWriter
+from sandforge.agents.roles import Provider
 
 if TYPE_CHECKING:
     import httpx2
-
-    from agents.llm.chat import Chat
+    from sandforge.agents.llm.chat import Chat
 
 PROVIDERS = ("offline", "anthropic", "openai", "openai-compatible")
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1"}
@@ -87,8 +86,7 @@ def _number(variable: str, default: float) -> float:
 def _chat(name: str, model: str | None, http_client: httpx2.Client | None) -> Chat:
     import anthropic  # the SDKs take seconds to import: only LLM runs pay for them
     import openai
-
-    from agents.llm.chat import AnthropicChat, OpenAIChat
+    from sandforge.agents.llm.chat import AnthropicChat, OpenAIChat
 
     options = {
         "timeout": _number(TIMEOUT_ENV, 120),

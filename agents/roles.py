@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from agents.dna import MutationPlan, TaskDNA
-from seeds.card import SeedCard
-from synthesis.recipe import Recipe
+from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.seeds.card import SeedCard
+from sandforge.synthesis.recipe import Recipe
 
 
 class DnaExtractor(Protocol):

@@ -42,11 +42,10 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     from sandforge.commands.output import prefect_defaults
 
     prefect_defaults()
+    import sandforge.validators.expectations  # noqa: F401  warm-up: GX imports in seconds
     from prefect.task_runners import ThreadPoolTaskRunner
-
-    import validators.expectations  # noqa: F401  warm-up: GX imports in seconds
-    from flows.generate_batch import generate_batch
-    from flows.progress import listen
+    from sandforge.flows.generate_batch import generate_batch
+    from sandforge.flows.progress import listen
 
     marks: dict[str, float] = {}
 

@@ -86,9 +86,8 @@ def run_batch(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     os.environ.setdefault("PREFECT_TASKS_REFRESH_CACHE", "true")  # measure builds, not the cache
     begin = time.perf_counter()
     from prefect.task_runners import ThreadPoolTaskRunner
-
-    from flows.generate_batch import generate_batch
-    from flows.progress import listen
+    from sandforge.flows.generate_batch import generate_batch
+    from sandforge.flows.progress import listen
 
     marks: dict[str, float] = {}
     counts = {"candidates": 0, "accepted": 0}
@@ -138,7 +137,7 @@ def run_batch(args: argparse.Namespace, store: Path) -> dict[str, Any]:
 
 
 def stage_order() -> list[str]:
-    from flows.generate_batch import BUILDING, PLANNING
+    from sandforge.flows.generate_batch import BUILDING, PLANNING
 
     return [s.name for s in (*PLANNING, *BUILDING)] + ["publish"]
 
@@ -178,10 +177,10 @@ def time_strong_baseline(bundle: Path, runs: int, scratch: Path) -> dict[str, An
     what the sandbox itself measured. The submission is scored and compared with the score the
     pipeline recorded in the manifest.
     """
-    from storage.bundle import PRIVATE, PUBLIC, read_manifest
-    from synthesis.recipe import Recipe
-    from validators.baselines.runner import BaselineFailed, run_baseline, write_task_json
-    from validators.evaluator import evaluator_config, score_submission
+    from sandforge.storage.bundle import PRIVATE, PUBLIC, read_manifest
+    from sandforge.synthesis.recipe import Recipe
+    from sandforge.validators.baselines.runner import BaselineFailed, run_baseline, write_task_json
+    from sandforge.validators.evaluator import evaluator_config, score_submission
 
     manifest = read_manifest(bundle)
     recipe = Recipe.model_validate(manifest["recipe"])
@@ -218,7 +217,7 @@ def time_evaluator(bundle: Path, runs: int, scratch: Path) -> dict[str, Any]:
     Runs on a copy of the bundle's prepared/ folder (answers at ../private/answer.csv) so the
     store stays untouched; the score printed is compared with the manifest's sample score.
     """
-    from storage.bundle import PUBLIC, read_manifest
+    from sandforge.storage.bundle import PUBLIC, read_manifest
 
     manifest = read_manifest(bundle)
     root = Path(tempfile.mkdtemp(prefix="evaluator-", dir=scratch))
@@ -436,8 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from seeds.card import SeedCardError
-    from seeds.registry import ContaminationError, select
+    from sandforge.seeds.card import SeedCardError
+    from sandforge.seeds.registry import ContaminationError, select
 
     try:
         select(args.seeds, warn=False)

@@ -42,10 +42,11 @@ def recorded_runs() -> list[str]:
 
 def replay_run(name: str, scratch: Path) -> dict[str, Any]:
     """Every candidate of one cassette through the pipeline; its ledger and verdicts."""
-    from agents.llm.replay import load_cassette, replayed_provider
-    from flows.generate_batch import BUILDING, PLANNING
+    from sandforge.agents.llm.replay import load_cassette, replayed_provider
+    from sandforge.flows.generate_batch import BUILDING, PLANNING
+    from sandforge.seeds.registry import load_all
+
     from sandforge.pipeline import Candidate
-    from seeds.registry import load_all
 
     cassette = load_cassette(FIXTURES / f"{name}.json")
     provider, transport = replayed_provider(cassette)
@@ -77,7 +78,7 @@ def replay_run(name: str, scratch: Path) -> dict[str, Any]:
 
 def per_provider(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per provider: per-role figures divided by accepted tasks, and costs at list prices."""
-    from agents.llm.cost import TOKENS, price_for, price_table, totals
+    from sandforge.agents.llm.cost import TOKENS, price_for, price_table, totals
 
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:

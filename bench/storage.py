@@ -49,7 +49,7 @@ err = Console(stderr=True)
 
 def synthetic_bundle(index: int, evaluator: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
     """A bundle the size of a real one: 100 train rows, 375 test rows, 5 features."""
-    from storage.bundle import PRIVATE, PUBLIC, build_manifest
+    from sandforge.storage.bundle import PRIVATE, PUBLIC, build_manifest
 
     rng = random.Random(index)
 
@@ -97,7 +97,7 @@ def _fields(index: int, rng: random.Random) -> dict[str, Any]:
 
 def catalog_rows(count: int, first: int) -> list[dict[str, Any]]:
     """`count` catalog rows as if bundles `first`, `first + 1`, ... had been published."""
-    from storage.catalog import catalog_row
+    from sandforge.storage.catalog import catalog_row
 
     rng = random.Random(0)
     created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).isoformat()
@@ -141,11 +141,17 @@ def measure_queries(run: Callable[[str], list], repeat: int) -> dict[str, dict[s
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from storage import s3_server
-    from storage.catalog import CATALOG, compact, parquet_bytes, publish_and_catalog, query
-    from storage.pulling import pull, select
-    from storage.s3 import S3Store
-    from validators.evaluator import render_evaluator
+    from sandforge.storage import s3_server
+    from sandforge.storage.catalog import (
+        CATALOG,
+        compact,
+        parquet_bytes,
+        publish_and_catalog,
+        query,
+    )
+    from sandforge.storage.pulling import pull, select
+    from sandforge.storage.s3 import S3Store
+    from sandforge.validators.evaluator import render_evaluator
 
     status = s3_server.up(workdir / "s3", port=s3_server.free_port())
     os.environ.update(status.env())

@@ -17,11 +17,11 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from sandforge.flows.progress import emit
+from sandforge.storage.local import LocalStore
+from sandforge.storage.store import Store
 
-from flows.progress import emit
 from sandforge.pipeline import Candidate
-from storage.local import LocalStore
-from storage.store import Store
 
 REPORTS = "_reports"  # beside the bundles; never a task id the stores list
 TIERS = ("median", "bronze", "silver", "gold")
@@ -56,7 +56,7 @@ def write_report(store: Store, name: str, html: str) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(html, encoding="utf-8")
         return path.as_uri()
-    from storage.s3 import S3Store
+    from sandforge.storage.s3 import S3Store
 
     if isinstance(store, S3Store):
         key = "/".join(p for p in (store.prefix, REPORTS, f"{name}.html") if p)

@@ -22,8 +22,7 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 from prefect.serializers import CompressedSerializer, PickleSerializer
-
-from agents.roles import Provider
+from sandforge.agents.roles import Provider
 
 # Source that decides what a stage produces (flows/ too: cheap to over-invalidate).
 CODE_PACKAGES = ("agents", "flows", "sandforge", "seeds", "storage", "synthesis", "validators")
@@ -83,7 +82,7 @@ class _Pickler(pickle.Pickler):
 
 class _Unpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Provider:
-        from agents.providers import get_provider
+        from sandforge.agents.providers import get_provider
 
         _, name, model = pid
         return get_provider(name, model)
@@ -101,5 +100,5 @@ def loads(blob: bytes) -> Any:
 
 # zlib: a build result is mostly CSV text (~250 KB pickled, ~5x smaller compressed)
 RESULT_SERIALIZER = CompressedSerializer(
-    serializer=PickleSerializer(picklelib="flows.caching"), compressionlib="zlib"
+    serializer=PickleSerializer(picklelib="sandforge.flows.caching"), compressionlib="zlib"
 )

@@ -27,9 +27,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.schedules import Cron
 from prefect.workers.process import ProcessWorker
-
-from flows.generate_batch import generate_batch, task_slots
-from flows.roles import LLM_LIMIT, llm_slots
+from sandforge.flows.generate_batch import generate_batch, task_slots
+from sandforge.flows.roles import LLM_LIMIT, llm_slots
 
 DEPLOYMENT = "generate-batch"
 ENTRYPOINT = "flows/generate_batch.py:generate_batch"

@@ -29,24 +29,29 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
+from sandforge.agents.llm.cost import batch_report, candidate_cost_usd
+from sandforge.agents.providers import get_provider
+from sandforge.agents.roles import Provider
+from sandforge.agents.stages import Describe, Design, ExtractDna, Mutate, Review
+from sandforge.flows.artifacts import BatchProgress, publish_artifacts, report_name, write_report
+from sandforge.flows.caching import RESULT_SERIALIZER, build_key
+from sandforge.flows.roles import ensure_llm_limit, orchestrated
+from sandforge.flows.tasks import StageFailed, run_stages
+from sandforge.seeds.card import SeedCard
+from sandforge.seeds.registry import select
+from sandforge.storage.stages import Package, Publish
+from sandforge.storage.store import open_store
+from sandforge.synthesis.stage import Synthesize
+from sandforge.validators.stages import (
+    CheckExpectations,
+    RunBaselines,
+    SetThresholds,
+    VerifyEvaluator,
+)
 
-from agents.llm.cost import batch_report, candidate_cost_usd
-from agents.providers import get_provider
-from agents.roles import Provider
-from agents.stages import Describe, Design, ExtractDna, Mutate, Review
-from flows.artifacts import BatchProgress, publish_artifacts, report_name, write_report
-from flows.caching import RESULT_SERIALIZER, build_key
-from flows.roles import ensure_llm_limit, orchestrated
-from flows.tasks import StageFailed, run_stages
 from sandforge.pipeline import Candidate, Stage
 from sandforge.report import render_report
 from sandforge.summary import summarize
-from seeds.card import SeedCard
-from seeds.registry import select
-from storage.stages import Package, Publish
-from storage.store import open_store
-from synthesis.stage import Synthesize
-from validators.stages import CheckExpectations, RunBaselines, SetThresholds, VerifyEvaluator
 
 PLANNING: tuple[Stage, ...] = (ExtractDna(), Mutate())
 BUILDING: tuple[Stage, ...] = (

@@ -13,15 +13,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.providers import get_provider
-from agents.roles import Provider, Verdict
-from agents.stages import Design
-from flows.generate_batch import BUILDING
+from sandforge.agents.providers import get_provider
+from sandforge.agents.roles import Provider, Verdict
+from sandforge.agents.stages import Design
+from sandforge.flows.generate_batch import BUILDING
+from sandforge.seeds.registry import load_all
+from sandforge.storage.bundle import PUBLIC, BundleError, read_manifest
+from sandforge.storage.stages import manifest_for
+from sandforge.synthesis.recipe import Recipe
+
 from sandforge.pipeline import Candidate
-from seeds.registry import load_all
-from storage.bundle import PUBLIC, BundleError, read_manifest
-from storage.stages import manifest_for
-from synthesis.recipe import Recipe
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-from agents.dna import TaskDNA
-from agents.roles import DnaExtractor, Provider
-from flows.caching import RESULT_SERIALIZER, dna_key, provider_ref
-from seeds.card import SeedCard
+from sandforge.agents.dna import TaskDNA
+from sandforge.agents.roles import DnaExtractor, Provider
+from sandforge.flows.caching import RESULT_SERIALIZER, dna_key, provider_ref
+from sandforge.seeds.card import SeedCard
 
 LLM_LIMIT = "sandforge-llm"
 ROLES = ("extractor", "strategist", "designer", "writer", "reviewer")

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from agents.dna import MutationPlan, TaskDNA
-    from agents.roles import Provider
-    from seeds.card import SeedCard
-    from synthesis.data import TaskData
-    from synthesis.recipe import Recipe
-    from validators.thresholds import Thresholds
+    from sandforge.agents.dna import MutationPlan, TaskDNA
+    from sandforge.agents.roles import Provider
+    from sandforge.seeds.card import SeedCard
+    from sandforge.synthesis.data import TaskData
+    from sandforge.synthesis.recipe import Recipe
+    from sandforge.validators.thresholds import Thresholds
 
 
 class Rejected(Exception):

@@ -12,8 +12,12 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from validators.metrics import GENERATABLE_TASK_TYPES, TaskType, UnknownMetricError, metric_info
+from sandforge.validators.metrics import (
+    GENERATABLE_TASK_TYPES,
+    TaskType,
+    UnknownMetricError,
+    metric_info,
+)
 
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from seeds.card import SeedCard, SeedCardError, load_card
+from sandforge.seeds.card import SeedCard, SeedCardError, load_card
 
 CARDS_DIR = Path(__file__).parent / "cards"
 

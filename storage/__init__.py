@@ -1,6 +1,6 @@
 """Bundle stores, the catalog, and pulling bundles for trainers.
 
-    from storage import open_store, query_catalog, select, pull
+    from sandforge.storage import open_store, query_catalog, select, pull
     store = open_store("s3://sandforge/bundles")         # or a local folder
     rows = query_catalog(store, "metric = 'rmse' AND is_latest")
     result = pull(store, select(store, where="task_type = 'binary'"), "data/", layout="sandmle")
@@ -14,18 +14,18 @@ import importlib
 from typing import Any
 
 _API = {
-    "open_store": "storage.store",
-    "Store": "storage.store",
-    "StoreError": "storage.store",
-    "BundleError": "storage.bundle",
-    "query_catalog": "storage.catalog",
-    "rebuild_catalog": "storage.catalog",
-    "select": "storage.pulling",
-    "pull": "storage.pulling",
-    "BundleRef": "storage.pulling",
-    "PullResult": "storage.pulling",
-    "PullError": "storage.pulling",
-    "SelectionError": "storage.pulling",
+    "open_store": "sandforge.storage.store",
+    "Store": "sandforge.storage.store",
+    "StoreError": "sandforge.storage.store",
+    "BundleError": "sandforge.storage.bundle",
+    "query_catalog": "sandforge.storage.catalog",
+    "rebuild_catalog": "sandforge.storage.catalog",
+    "select": "sandforge.storage.pulling",
+    "pull": "sandforge.storage.pulling",
+    "BundleRef": "sandforge.storage.pulling",
+    "PullResult": "sandforge.storage.pulling",
+    "PullError": "sandforge.storage.pulling",
+    "SelectionError": "sandforge.storage.pulling",
 }
 _RENAMED = {"query_catalog": "query", "rebuild_catalog": "rebuild"}
 __all__ = sorted(_API)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from sandforge.seeds.card import SLUG_PATTERN
 
 import sandforge
-from seeds.card import SLUG_PATTERN
 
 FORMAT = "sandforge-bundle/1"
 PUBLIC = "prepared/public"

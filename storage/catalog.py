@@ -32,11 +32,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from storage.bundle import PRIVATE, PUBLIC, BundleError, check_manifest
-from storage.files import write_atomically
-from storage.local import LocalStore
-from storage.store import Store, StoreError
+from sandforge.storage.bundle import PRIVATE, PUBLIC, BundleError, check_manifest
+from sandforge.storage.files import write_atomically
+from sandforge.storage.local import LocalStore
+from sandforge.storage.store import Store, StoreError
 
 FOLDER = "_catalog"
 CATALOG = f"{FOLDER}/catalog.parquet"

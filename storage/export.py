@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from storage.layouts import Layout, get_layout
-from storage.layouts.sandmle import SAMPLE as SANDMLE_SAMPLE
-from storage.pulling import WORKERS, Progress, PullResult, pull, select
-from storage.store import Store
+from sandforge.storage.layouts import Layout, get_layout
+from sandforge.storage.layouts.sandmle import SAMPLE as SANDMLE_SAMPLE
+from sandforge.storage.pulling import WORKERS, Progress, PullResult, pull, select
+from sandforge.storage.store import Store
 
 __all__ = ["SANDMLE_SAMPLE", "export", "export_sandmle"]
 

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.bundle import PRIVATE, PUBLIC, BundleError, verify_bundle
-from storage.ladder import (
+from sandforge.storage.bundle import PRIVATE, PUBLIC, BundleError, verify_bundle
+from sandforge.storage.ladder import (
     leaderboard,
     mlebench_medals,
     position_score,
     sandmle_reward,
     thresholds_of,
 )
-from validators.evaluator import score_submission
-from validators.grader import InvalidSubmission
+from sandforge.validators.evaluator import score_submission
+from sandforge.validators.grader import InvalidSubmission
 
 MLEBENCH_DIGITS = 5  # mlebench.grade_helpers.Grader rounds every score to 5 places
 

@@ -16,7 +16,7 @@ import itertools
 import math
 from typing import Any
 
-from storage.bundle import BundleError
+from sandforge.storage.bundle import BundleError
 
 TIERS = ("gold", "silver", "bronze", "median")
 TEAMS = 10

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from storage.bundle import MANIFEST, canonical_json, read_manifest, safe_task_id
-from storage.files import write_atomically
-from storage.store import open_store, safe_bundle_path, safe_object_name, verify_stored
+from sandforge.storage.bundle import MANIFEST, canonical_json, read_manifest, safe_task_id
+from sandforge.storage.files import write_atomically
+from sandforge.storage.store import open_store, safe_bundle_path, safe_object_name, verify_stored
 
 __all__ = ["LocalStore", "open_store"]  # open_store moved to storage.store; kept importable
 

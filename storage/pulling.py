@@ -1,6 +1,6 @@
 """Pull bundles from any store into a local folder, verified, in one of the consumer layouts.
 
-    from storage import open_store, pull, select
+    from sandforge.storage import open_store, pull, select
     store = open_store("s3://sandforge/bundles")
     result = pull(store, select(store, where="metric = 'rmse'"), "data/", layout="sandmle")
 
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from storage.bundle import BundleError, check_manifest, safe_task_id, sha256
-from storage.layouts import Layout, get_layout
-from storage.layouts.base import sweep_abandoned
-from storage.store import Store, StoreError, open_store
+from sandforge.storage.bundle import BundleError, check_manifest, safe_task_id, sha256
+from sandforge.storage.layouts import Layout, get_layout
+from sandforge.storage.layouts.base import sweep_abandoned
+from sandforge.storage.store import Store, StoreError, open_store
 
 WORKERS = 16
 INSTALLERS = 4  # threads writing finished bundles into place
@@ -98,7 +98,7 @@ def select(store: Store, ids: Sequence[str] = (), where: str | None = None) -> l
     if ids and where:
         raise SelectionError("select bundles by ids or by a WHERE clause, not both")
     if where is not None:
-        from storage.catalog import query
+        from sandforge.storage.catalog import query
 
         newest: dict[str, int] = {}
         for row in query(store, where):

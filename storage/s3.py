@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from storage.bundle import (
+from sandforge.storage.bundle import (
     MANIFEST,
     BundleError,
     canonical_json,
@@ -42,7 +42,7 @@ from storage.bundle import (
     safe_task_id,
     sha256,
 )
-from storage.store import StoreError, safe_bundle_path, safe_object_name, verify_stored
+from sandforge.storage.store import StoreError, safe_bundle_path, safe_object_name, verify_stored
 
 CLAIM = ".claim"
 ALIAS = "latest"

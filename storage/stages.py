@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from agents.llm.cost import manifest_record
+from sandforge.agents.llm.cost import manifest_record
+from sandforge.storage.bundle import PUBLIC, build_manifest
+from sandforge.storage.catalog import publish_and_catalog
+from sandforge.storage.store import Store
+from sandforge.validators.evaluator import evaluator_config, render_evaluator
+
 from sandforge.pipeline import Candidate, Stage
-from storage.bundle import PUBLIC, build_manifest
-from storage.catalog import publish_and_catalog
-from storage.store import Store
-from validators.evaluator import evaluator_config, render_evaluator
 
 
 class Package(Stage):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from storage.bundle import MANIFEST, BundleError, verify_files
+from sandforge.storage.bundle import MANIFEST, BundleError, verify_files
 
 
 class StoreError(BundleError):
@@ -148,13 +148,13 @@ def open_store(url: str | Path) -> Store:
     """A local path or file:// URL -> LocalStore; s3://BUCKET[/PREFIX] -> S3Store."""
     text = str(url)
     if text.startswith("s3://"):
-        from storage.s3 import S3Store
+        from sandforge.storage.s3 import S3Store
 
         return S3Store.from_url(text)
     if "://" in text and not text.startswith("file://"):
         raise BundleError(
             f"unsupported store {text!r}: use a local path, file:///path or s3://bucket[/prefix]"
         )
-    from storage.local import LocalStore
+    from sandforge.storage.local import LocalStore
 
     return LocalStore(Path(text.removeprefix("file://")))

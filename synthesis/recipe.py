@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from seeds.card import SLUG_PATTERN
-from validators.metrics import (
+from sandforge.seeds.card import SLUG_PATTERN
+from sandforge.validators.metrics import (
     GENERATABLE_TASK_TYPES,
     SubmissionKind,
     TaskType,

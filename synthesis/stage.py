@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sandforge.storage.bundle import PRIVATE, PUBLIC, csv_bytes
+from sandforge.synthesis.synthesize import synthesize
+
 from sandforge.pipeline import Candidate, Stage
-from storage.bundle import PRIVATE, PUBLIC, csv_bytes
-from synthesis.synthesize import synthesize
 
 
 class Synthesize(Stage):

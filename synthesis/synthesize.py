@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-
-from synthesis.data import TaskData
-from synthesis.recipe import FeatureColumn, Recipe, TargetColumn
-from synthesis.rules import latent
-from validators.metrics import SubmissionKind, TaskType
+from sandforge.synthesis.data import TaskData
+from sandforge.synthesis.recipe import FeatureColumn, Recipe, TargetColumn
+from sandforge.synthesis.rules import latent
+from sandforge.validators.metrics import SubmissionKind, TaskType
 
 _Z95 = 3.92  # width of the central 95% of a standard normal, in sd
 

@@ -7,8 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
-from storage import s3_server
+from sandforge.storage import s3_server
 
 TEST_BUCKET = "sandforge-test"
 
@@ -39,7 +38,7 @@ def s3_env(
 @pytest.fixture
 def s3_url(s3_env: dict[str, str]) -> str:
     """`s3://sandforge-test/<fresh prefix>`: every test gets an empty store."""
-    from storage.s3 import S3Store
+    from sandforge.storage.s3 import S3Store
 
     S3Store(TEST_BUCKET).create_bucket()
     return f"s3://{TEST_BUCKET}/t-{uuid.uuid4().hex[:10]}"

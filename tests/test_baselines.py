@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
-
-from validators.baselines import (
+from sandforge.validators.baselines import (
     BASELINES,
     BaselineFailed,
     run_baseline,
     run_ladder,
     write_task_json,
 )
+from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
 
 pytestmark = pytest.mark.slow
 
@@ -230,7 +229,7 @@ def test_ladder_failure_names_the_baseline(tmp_path: Path) -> None:
 
 
 def test_task_json_from_recipe(tmp_path: Path) -> None:
-    from synthesis.recipe import Recipe
+    from sandforge.synthesis.recipe import Recipe
 
     recipe = Recipe.model_validate(
         {

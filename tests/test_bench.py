@@ -12,11 +12,12 @@ import pytest
 
 # bench/ is a folder of the repo, not part of the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sandforge.storage.bundle import MANIFEST, PRIVATE, PUBLIC
+from sandforge.synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
+from sandforge.validators.evaluator import evaluator_config, render_evaluator, score_submission
+
 from bench import concurrency
 from bench import generation as bench
-from storage.bundle import MANIFEST, PRIVATE, PUBLIC
-from synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
-from validators.evaluator import evaluator_config, render_evaluator, score_submission
 
 N_TRAIN, N_TEST = 80, 50
 THRESHOLDS = {"gold": 5.0, "silver": 10.0, "bronze": 15.0, "median": 20.0}

@@ -25,7 +25,7 @@ def test_a_small_run_reports_every_figure(capsys: pytest.CaptureFixture) -> None
 
 
 def test_synthetic_bundles_are_real_bundle_sized() -> None:
-    from storage.bundle import check_manifest
+    from sandforge.storage.bundle import check_manifest
 
     manifest, files = bench.synthetic_bundle(7, b"x" * 18_000)  # evaluator.py is ~18 KB
     check_manifest(manifest)

@@ -9,8 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from bundle_factory import make_task
-
-from storage.catalog import (
+from sandforge.storage.catalog import (
     CATALOG,
     PARTS,
     CatalogQueryError,
@@ -22,9 +21,9 @@ from storage.catalog import (
     query,
     rebuild,
 )
-from storage.local import LocalStore
-from storage.s3 import S3Store
-from storage.store import Store, open_store
+from sandforge.storage.local import LocalStore
+from sandforge.storage.s3 import S3Store
+from sandforge.storage.store import Store, open_store
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -181,10 +180,10 @@ def test_s3_queries_download_only_what_changed(s3_url: str, tmp_path: Path) -> N
 def test_the_publish_stage_writes_the_catalog_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage.stages import Publish
+    from sandforge.storage.stages import Publish
 
     manifest, files = make_task("alpha")
-    monkeypatch.setattr("storage.stages.manifest_for", lambda _candidate: manifest)
+    monkeypatch.setattr("sandforge.storage.stages.manifest_for", lambda _candidate: manifest)
     candidate = SimpleNamespace(files=files, bundle_path=None, manifest=None)
     Publish(LocalStore(tmp_path)).run(candidate)  # type: ignore[arg-type]
     assert candidate.manifest["version"] == 1

@@ -12,10 +12,9 @@ import pytest
 import yaml
 from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
 from prefect.client.schemas.schedules import CronSchedule
-
-from flows.deployments import ENTRYPOINT, DeploySettings
-from flows.generate_batch import generate_batch
-from flows.roles import LLM_LIMIT
+from sandforge.flows.deployments import ENTRYPOINT, DeploySettings
+from sandforge.flows.generate_batch import generate_batch
+from sandforge.flows.roles import LLM_LIMIT
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from agents.offline.domains import (
+from sandforge.agents.offline.domains import (
     DOMAINS_DIR,
     Domain,
     DomainError,
@@ -16,8 +15,8 @@ from agents.offline.domains import (
     RegressionTarget,
     load_domains,
 )
-from synthesis.recipe import IDENTIFIER, NoiseSpec, Recipe, RuleSpec
-from validators.metrics import GENERATABLE_TASK_TYPES, metrics_for
+from sandforge.synthesis.recipe import IDENTIFIER, NoiseSpec, Recipe, RuleSpec
+from sandforge.validators.metrics import GENERATABLE_TASK_TYPES, metrics_for
 
 DOMAINS = load_domains()
 IDENT = re.compile(IDENTIFIER)

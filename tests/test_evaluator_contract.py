@@ -17,12 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
-from validators import grader
-from validators.evaluator import evaluator_config, render_evaluator, score_submission
-from validators.metrics import METRICS as CATALOGUE
-from validators.metrics import TaskType
+from sandforge.synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
+from sandforge.validators import grader
+from sandforge.validators.evaluator import evaluator_config, render_evaluator, score_submission
+from sandforge.validators.metrics import METRICS as CATALOGUE
+from sandforge.validators.metrics import TaskType
 
 N_TEST = 60
 THRESHOLDS = {"gold": 0.9, "silver": 0.8, "bronze": 0.7, "median": 0.5}

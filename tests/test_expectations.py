@@ -12,11 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 import pytest
-
-from synthesis.data import TaskData
-from synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
-from validators.expectations import ExpectationReport, validate_task_data
-from validators.metrics import SubmissionKind, TaskType
+from sandforge.synthesis.data import TaskData
+from sandforge.synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
+from sandforge.validators.expectations import ExpectationReport, validate_task_data
+from sandforge.validators.metrics import SubmissionKind, TaskType
 
 FEATURES = [
     FeatureColumn(

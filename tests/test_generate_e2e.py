@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from storage.bundle import MANIFEST, PRIVATE, PUBLIC, PUBLIC_FILES, verify_bundle
+from sandforge.storage.bundle import MANIFEST, PRIVATE, PUBLIC, PUBLIC_FILES, verify_bundle
 
 pytestmark = pytest.mark.slow
 

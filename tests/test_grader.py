@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sandforge.validators import grader
+from sandforge.validators.metrics import METRICS as CATALOGUE
 from sklearn import metrics as skm
-
-from validators import grader
-from validators.metrics import METRICS as CATALOGUE
 
 SEEDS = range(5)
 N = 200

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from bundle_factory import REGRESSION, make_task
+from sandforge.storage.bundle import BundleError
+from sandforge.storage.grading import grade
+from sandforge.storage.ladder import leaderboard, mlebench_medals, sandmle_reward
+from sandforge.storage.local import LocalStore
 
 from sandforge.cli import EXIT_FAILED, EXIT_OK, main
-from storage.bundle import BundleError
-from storage.grading import grade
-from storage.ladder import leaderboard, mlebench_medals, sandmle_reward
-from storage.local import LocalStore
 
 REPORT_FIELDS = [  # CONTRACTS.md, MLE-bench's grading report, in order
     "competition_id",

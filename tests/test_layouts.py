@@ -16,14 +16,13 @@ import pandas as pd
 import pytest
 import yaml
 from bundle_factory import make_task
-
-from storage.catalog import publish_and_catalog
-from storage.export import export
-from storage.grading import bundle_config, grade
-from storage.layouts.base import MARKER
-from storage.s3 import S3Store
-from storage.store import open_store
-from validators.evaluator import score_submission
+from sandforge.storage.catalog import publish_and_catalog
+from sandforge.storage.export import export
+from sandforge.storage.grading import bundle_config, grade
+from sandforge.storage.layouts.base import MARKER
+from sandforge.storage.s3 import S3Store
+from sandforge.storage.store import open_store
+from sandforge.validators.evaluator import score_submission
 
 TASKS = ("alpha", "gamma")  # rmse (lower is better), accuracy (higher is better)
 
@@ -343,7 +342,7 @@ def test_synthesized_leaderboards_reproduce_any_accepted_ladder(seed: int) -> No
     """Random strictly ordered thresholds, either direction, with or without baselines."""
     import random
 
-    from storage.ladder import leaderboard
+    from sandforge.storage.ladder import leaderboard
 
     rng = random.Random(seed)
     lower = seed % 2 == 0

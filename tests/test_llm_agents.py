@@ -13,20 +13,20 @@ from pathlib import Path
 
 import anthropic
 import pytest
+from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.llm import cost
+from sandforge.agents.llm.designer import Design, design_problems
+from sandforge.agents.llm.prompts import load_prompt
+from sandforge.agents.llm.replay import load_cassette, replay_client, replayed_provider
+from sandforge.agents.llm.strategist import plan_problems
+from sandforge.agents.llm.writer import public_facts
+from sandforge.agents.offline.extractor import CardDnaExtractor
+from sandforge.agents.providers import ProviderError, get_provider
+from sandforge.seeds.registry import load_all
+from sandforge.synthesis.recipe import Recipe
 
-from agents.dna import MutationPlan, TaskDNA
-from agents.llm import cost
-from agents.llm.designer import Design, design_problems
-from agents.llm.prompts import load_prompt
-from agents.llm.replay import load_cassette, replay_client, replayed_provider
-from agents.llm.strategist import plan_problems
-from agents.llm.writer import public_facts
-from agents.offline.extractor import CardDnaExtractor
-from agents.providers import ProviderError, get_provider
 from sandforge.cli import EXIT_BAD_INPUT, main
 from sandforge.pipeline import Candidate, Rejected, Stage, charging, record_usage
-from seeds.registry import load_all
-from synthesis.recipe import Recipe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not installed
 from bench.llm_cost import per_provider, print_report

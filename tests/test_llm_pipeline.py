@@ -9,17 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandforge.agents.llm import cost
+from sandforge.agents.llm.replay import ReplayTransport, load_cassette, replayed_provider
+from sandforge.flows.generate_batch import BUILDING, PLANNING
+from sandforge.flows.regenerate import regenerate
+from sandforge.seeds.registry import load_all
+from sandforge.storage.bundle import verify_bundle
+from sandforge.storage.stages import Publish
+from sandforge.storage.store import open_store
+from sandforge.synthesis.recipe import Recipe
 
-from agents.llm import cost
-from agents.llm.replay import ReplayTransport, load_cassette, replayed_provider
-from flows.generate_batch import BUILDING, PLANNING
-from flows.regenerate import regenerate
 from sandforge.pipeline import Candidate
-from seeds.registry import load_all
-from storage.bundle import verify_bundle
-from storage.stages import Publish
-from storage.store import open_store
-from synthesis.recipe import Recipe
 
 pytestmark = pytest.mark.slow
 
@@ -105,11 +105,10 @@ def test_budget_stops_the_batch_cleanly(
     is drawn, the accepted task is kept and the summary says why the batch stopped."""
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
-
-    from flows.generate_batch import generate_batch
+    from sandforge.flows.generate_batch import generate_batch
 
     roles, transport = replayed_provider(load_cassette(FIXTURES / "anthropic_batch.json"))
-    monkeypatch.setattr("flows.generate_batch.get_provider", lambda name, model: roles)
+    monkeypatch.setattr("sandforge.flows.generate_batch.get_provider", lambda name, model: roles)
     budget = 0.05  # the first plan costs ~$0.01, the whole wave ~$0.11
     results = {PREFECT_LOCAL_STORAGE_PATH: tmp_path / "results"}  # no builds from other runs
     with prefect_test_harness(server_startup_timeout=90), temporary_settings(results):

@@ -6,18 +6,18 @@ import re
 from collections import Counter
 
 import pytest
+from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.offline.domains import load_domains
+from sandforge.agents.offline.reviewer import LEAK_STEMS, MAX_DESCRIPTION_CHARS
+from sandforge.agents.providers import get_provider
+from sandforge.agents.roles import Provider
+from sandforge.seeds.card import Quirk, SeedCard
+from sandforge.seeds.registry import load_all
+from sandforge.storage.bundle import safe_task_id
+from sandforge.synthesis.recipe import RULE_FAMILIES, Recipe
+from sandforge.validators.metrics import TaskType, metric_info, metrics_for
 
-from agents.dna import MutationPlan, TaskDNA
-from agents.offline.domains import load_domains
-from agents.offline.reviewer import LEAK_STEMS, MAX_DESCRIPTION_CHARS
-from agents.providers import get_provider
-from agents.roles import Provider
 from sandforge.pipeline import Rejected
-from seeds.card import Quirk, SeedCard
-from seeds.registry import load_all
-from storage.bundle import safe_task_id
-from synthesis.recipe import RULE_FAMILIES, Recipe
-from validators.metrics import TaskType, metric_info, metrics_for
 
 CARDS = [c for c in load_all() if c.generatable]
 CARD_IDS = [c.id for c in CARDS]

@@ -18,21 +18,27 @@ import pytest
 from prefect import flow
 from prefect.testing.utilities import prefect_test_harness
 from prefect.utilities.callables import parameter_schema
+from sandforge.agents.providers import PROVIDERS, get_provider
+from sandforge.agents.stages import Design
+from sandforge.flows import caching
+from sandforge.flows.artifacts import summary_markdown, task_rows, write_report
+from sandforge.flows.deployments import DeploySettings
+from sandforge.flows.generate_batch import (
+    PLANNING,
+    STAGE_ORDER,
+    ProviderName,
+    Waves,
+    generate_batch,
+)
+from sandforge.flows.roles import CachedExtractor, LimitedRole, orchestrated
+from sandforge.flows.tasks import StageFailed, run_stages
+from sandforge.seeds.registry import load_all
+from sandforge.storage.local import LocalStore
+from sandforge.validators.stages import RunBaselines
 
-from agents.providers import PROVIDERS, get_provider
-from agents.stages import Design
-from flows import caching
-from flows.artifacts import summary_markdown, task_rows, write_report
-from flows.deployments import DeploySettings
-from flows.generate_batch import PLANNING, STAGE_ORDER, ProviderName, Waves, generate_batch
-from flows.roles import CachedExtractor, LimitedRole, orchestrated
-from flows.tasks import StageFailed, run_stages
 from sandforge.pipeline import Candidate, Rejection, Stage
 from sandforge.report import render_report
 from sandforge.summary import funnel
-from seeds.registry import load_all
-from storage.local import LocalStore
-from validators.stages import RunBaselines
 
 CARD = next(c for c in load_all() if c.id == "spaceship-titanic")
 
@@ -268,7 +274,7 @@ def test_llm_roles_hold_a_slot_of_the_global_limit_per_call(monkeypatch: pytest.
         def write(self, recipe: str) -> str:
             return f"wrote {recipe}"
 
-    monkeypatch.setattr("flows.roles.concurrency", fake_concurrency)
+    monkeypatch.setattr("sandforge.flows.roles.concurrency", fake_concurrency)
     llm = replace(get_provider(), name="anthropic", model="claude", writer=Echo())
     roles = orchestrated(llm)
     assert isinstance(roles.writer, LimitedRole) and isinstance(roles.reviewer, LimitedRole)
@@ -426,7 +432,7 @@ def test_report_lands_beside_the_bundles_without_becoming_one(tmp_path: Path):
 
 
 def test_report_lands_beside_bundles_in_an_s3_store(s3_url: str):
-    from storage.s3 import S3Store
+    from sandforge.storage.s3 import S3Store
 
     store = S3Store.from_url(s3_url)
     url = write_report(store, "run", "<html>report</html>")

@@ -327,9 +327,8 @@ def test_nightly_schedule_creates_runs_once_switched_on(server, deployment):
 def test_llm_calls_never_exceed_the_global_limit(server, deployment, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from agents.providers import get_provider
-    from flows import roles
+    from sandforge.agents.providers import get_provider
+    from sandforge.flows import roles
 
     active, peak, lock = [0], [0], threading.Lock()
 

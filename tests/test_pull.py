@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 from bundle_factory import make_task
-
-from storage import s3_server
-from storage.bundle import MANIFEST, verify_bundle
-from storage.catalog import publish_and_catalog, query
-from storage.layouts.base import STAGING_PREFIX, staging_folder
-from storage.local import LocalStore
-from storage.pulling import BundleRef, PullError, SelectionError, pull, select
-from storage.s3 import S3Store
-from storage.s3_server import free_port
-from storage.store import StoreError, open_store
+from sandforge.storage import s3_server
+from sandforge.storage.bundle import MANIFEST, verify_bundle
+from sandforge.storage.catalog import publish_and_catalog, query
+from sandforge.storage.layouts.base import STAGING_PREFIX, staging_folder
+from sandforge.storage.local import LocalStore
+from sandforge.storage.pulling import BundleRef, PullError, SelectionError, pull, select
+from sandforge.storage.s3 import S3Store
+from sandforge.storage.s3_server import free_port
+from sandforge.storage.store import StoreError, open_store
 
 ANSWER = "prepared/private/answer.csv"
 

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from storage import s3_server
-from storage.bundle import BundleError, build_manifest, verify_bundle
-from storage.local import LocalStore
-from storage.local import open_store as legacy_open_store
-from storage.s3 import S3Store
-from storage.s3_server import free_port
-from storage.store import Store, StoreError, open_store
+from sandforge.storage import s3_server
+from sandforge.storage.bundle import BundleError, build_manifest, verify_bundle
+from sandforge.storage.local import LocalStore
+from sandforge.storage.local import open_store as legacy_open_store
+from sandforge.storage.s3 import S3Store
+from sandforge.storage.s3_server import free_port
+from sandforge.storage.store import Store, StoreError, open_store
 
 TASK = "toy-task"
 

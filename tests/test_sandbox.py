@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 import test_baselines as tb
-
-from validators import sandbox
-from validators.baselines import run_baseline, run_ladder
-from validators.sandbox import (
+from sandforge.validators import sandbox
+from sandforge.validators.baselines import run_baseline, run_ladder
+from sandforge.validators.sandbox import (
     ENV_VAR,
     OUTPUT_LIMIT_CHARS,
     PYTHON,
@@ -256,8 +255,7 @@ print([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children])
 @pytest.mark.usefixtures("docker")
 def test_docker_removes_its_containers(workdir: Path) -> None:
     import docker as docker_sdk
-
-    from validators.docker_sandbox import LABEL
+    from sandforge.validators.docker_sandbox import LABEL
 
     run("print('hi')", workdir)
     run_sandboxed(python("import time; time.sleep(60)"), workdir=workdir, timeout_s=0.5)

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-
-from seeds.card import Modality, Quirk, SeedCard, SeedCardError, load_card
-from seeds.registry import (
+from sandforge.seeds.card import Modality, Quirk, SeedCard, SeedCardError, load_card
+from sandforge.seeds.registry import (
     CARDS_DIR,
     MLE_BENCH_LITE,
     ContaminationError,
@@ -20,7 +19,7 @@ from seeds.registry import (
     load_all,
     select,
 )
-from validators.metrics import TaskType, metric_info
+from sandforge.validators.metrics import TaskType, metric_info
 
 SEEDS_MD = Path("/work/shared/SEEDS.md")
 
@@ -176,7 +175,7 @@ def test_select_all_returns_every_generatable_card(cards: dict[str, SeedCard]) -
 
 
 def test_select_lite_seed_warns_by_default(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="seeds.registry"):
+    with caplog.at_level(logging.WARNING, logger="sandforge.seeds.registry"):
         chosen = select("tabular-playground-series-dec-2021")
     assert [c.id for c in chosen] == ["tabular-playground-series-dec-2021"]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -186,7 +185,7 @@ def test_select_lite_seed_warns_by_default(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_select_non_lite_seed_is_quiet(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="seeds.registry"):
+    with caplog.at_level(logging.WARNING, logger="sandforge.seeds.registry"):
         chosen = select("spaceship-titanic, spaceship-titanic")
     assert [c.id for c in chosen] == ["spaceship-titanic"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from agents.providers import get_provider
-from agents.stages import Describe, Design, ExtractDna, Mutate, Review
-from sandforge.pipeline import Candidate
-from seeds.card import load_card
-from seeds.registry import CARDS_DIR
-from storage.bundle import (
+from sandforge.agents.providers import get_provider
+from sandforge.agents.stages import Describe, Design, ExtractDna, Mutate, Review
+from sandforge.seeds.card import load_card
+from sandforge.seeds.registry import CARDS_DIR
+from sandforge.storage.bundle import (
     FORMAT,
     MANIFEST,
     PRIVATE,
@@ -31,11 +29,13 @@ from storage.bundle import (
     safe_task_id,
     verify_bundle,
 )
-from storage.export import SANDMLE_SAMPLE, export_sandmle
-from storage.local import LocalStore, open_store
-from storage.stages import Package, manifest_for
-from synthesis.stage import Synthesize
-from validators.thresholds import Thresholds
+from sandforge.storage.export import SANDMLE_SAMPLE, export_sandmle
+from sandforge.storage.local import LocalStore, open_store
+from sandforge.storage.stages import Package, manifest_for
+from sandforge.synthesis.stage import Synthesize
+from sandforge.validators.thresholds import Thresholds
+
+from sandforge.pipeline import Candidate
 
 EPOCH = "1700000000"
 EPOCH_ISO = "2023-11-14T22:13:20+00:00"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from bundle_factory import make_task
+from sandforge.storage import s3_server
+from sandforge.storage.bundle import verify_bundle
+from sandforge.storage.catalog import publish_and_catalog
+from sandforge.storage.s3_server import free_port
+from sandforge.storage.store import open_store
 
 from sandforge.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
-from storage import s3_server
-from storage.bundle import verify_bundle
-from storage.catalog import publish_and_catalog
-from storage.s3_server import free_port
-from storage.store import open_store
 
 NEW_COMMANDS = [
     ["storage"],
@@ -163,7 +163,8 @@ def test_storage_up_status_down(
 
 
 def test_the_cli_offers_every_layout() -> None:
+    from sandforge.storage.layouts import LAYOUTS
+
     from sandforge.commands.storage import LAYOUT_NAMES  # kept import-free for fast --help
-    from storage.layouts import LAYOUTS
 
     assert tuple(LAYOUTS) == LAYOUT_NAMES

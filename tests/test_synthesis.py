@@ -11,18 +11,18 @@ import polars as pl
 import pytest
 import yaml
 from pydantic import ValidationError
+from sandforge.agents.providers import get_provider
+from sandforge.agents.stages import Design, ExtractDna, Mutate
+from sandforge.seeds.card import SeedCard
+from sandforge.seeds.registry import CARDS_DIR, load_all
+from sandforge.storage.bundle import PRIVATE, PUBLIC, csv_bytes
+from sandforge.synthesis.data import TaskData
+from sandforge.synthesis.recipe import Recipe
+from sandforge.synthesis.stage import Synthesize
+from sandforge.synthesis.synthesize import synthesize
+from sandforge.validators.metrics import GENERATABLE_TASK_TYPES, SubmissionKind, TaskType
 
-from agents.providers import get_provider
-from agents.stages import Design, ExtractDna, Mutate
 from sandforge.pipeline import Candidate
-from seeds.card import SeedCard
-from seeds.registry import CARDS_DIR, load_all
-from storage.bundle import PRIVATE, PUBLIC, csv_bytes
-from synthesis.data import TaskData
-from synthesis.recipe import Recipe
-from synthesis.stage import Synthesize
-from synthesis.synthesize import synthesize
-from validators.metrics import GENERATABLE_TASK_TYPES, SubmissionKind, TaskType
 
 RNG_SEEDS = (11, 2024, 987_654_321)
 TABLES = ("train", "test", "answers", "sample_submission", "oracle_submission")

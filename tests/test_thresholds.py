@@ -6,10 +6,10 @@ import itertools
 import random
 
 import pytest
+from sandforge.validators.metrics import METRICS
+from sandforge.validators.thresholds import Thresholds, min_gap, set_thresholds
 
 from sandforge.pipeline import Rejected
-from validators.metrics import METRICS
-from validators.thresholds import Thresholds, min_gap, set_thresholds
 
 MEDALS = ("median", "bronze", "silver", "gold")
 HIGHER = [m.name for m in METRICS.values() if m.implemented and not m.lower_is_better]

@@ -32,8 +32,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.types import LogConfig
-
-from validators.sandbox import SandboxConfigError
+from sandforge.validators.sandbox import SandboxConfigError
 
 if TYPE_CHECKING:
     from docker.models.containers import Container

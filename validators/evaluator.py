@@ -12,9 +12,9 @@ import math
 import pprint
 from pathlib import Path
 
-from synthesis.recipe import Recipe
-from validators import grader
-from validators.metrics import SubmissionKind, metric_info
+from sandforge.synthesis.recipe import Recipe
+from sandforge.validators import grader
+from sandforge.validators.metrics import SubmissionKind, metric_info
 
 CONFIG_LINE = "CONFIG = None"
 # Stand-in thresholds for a config built before baselines have set the real ones: every

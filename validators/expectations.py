@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-
-from synthesis.data import TaskData
-from synthesis.recipe import FeatureColumn, Recipe, TargetColumn
-from validators.metrics import SubmissionKind
+from sandforge.synthesis.data import TaskData
+from sandforge.synthesis.recipe import FeatureColumn, Recipe, TargetColumn
+from sandforge.validators.metrics import SubmissionKind
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationValidationResult

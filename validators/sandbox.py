@@ -105,7 +105,7 @@ def sandbox_backend() -> str:
         _warn_not_isolated(f"forced by {ENV_VAR}=rlimit")
         return "rlimit"
     if forced == "docker":
-        from validators import docker_sandbox
+        from sandforge.validators import docker_sandbox
 
         problem = docker_sandbox.problem()
         if problem:
@@ -187,7 +187,7 @@ def run_sandboxed(
 
 
 def _execute_docker(command: list[str], *, workdir: Path, **options: object) -> SandboxResult:
-    from validators import docker_sandbox
+    from sandforge.validators import docker_sandbox
 
     status, stdout, stderr, seconds, timed_out, note = docker_sandbox.run(
         command, workdir=workdir, env=_minimal_env(workdir, docker_sandbox.PATH), **options

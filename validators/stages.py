@@ -6,12 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+from sandforge.storage.bundle import PRIVATE, PUBLIC, csv_bytes
+from sandforge.validators.baselines.runner import BaselineFailed, run_ladder, write_task_json
+from sandforge.validators.evaluator import evaluator_config, score_submission
+from sandforge.validators.sandbox import PYTHON, SandboxResult, run_sandboxed
+from sandforge.validators.thresholds import set_thresholds
+
 from sandforge.pipeline import Candidate, Rejected, Stage
-from storage.bundle import PRIVATE, PUBLIC, csv_bytes
-from validators.baselines.runner import BaselineFailed, run_ladder, write_task_json
-from validators.evaluator import evaluator_config, score_submission
-from validators.sandbox import PYTHON, SandboxResult, run_sandboxed
-from validators.thresholds import set_thresholds
 
 CONTRACT_KEYS = {
     "score",
@@ -36,7 +37,7 @@ class CheckExpectations(Stage):
     name = "expectations"
 
     def run(self, candidate: Candidate) -> None:
-        from validators.expectations import validate_task_data  # GX imports slowly
+        from sandforge.validators.expectations import validate_task_data  # GX imports slowly
 
         assert candidate.recipe is not None and candidate.data is not None
         report = validate_task_data(candidate.recipe, candidate.data)

@@ -18,8 +18,9 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 
+from sandforge.validators.metrics import metric_info
+
 from sandforge.pipeline import Rejected
-from validators.metrics import metric_info
 
 _DIGITS = 6
 

@@ -25,8 +25,8 @@ import anthropic
 import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
+from sandforge.agents.llm.prompts import Prompt
 
-from agents.llm.prompts import Prompt
 from sandforge.pipeline import Rejected, record_usage
 
 REPAIRS = 2

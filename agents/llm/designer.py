@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-
-from agents.dna import MutationPlan, TaskDNA
-from agents.llm.prompts import load_prompt
-from agents.offline.designer import task_id_for
-from synthesis.recipe import IDENTIFIER, FeatureColumn, Recipe, RuleSpec, TargetColumn
+from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.llm.prompts import load_prompt
+from sandforge.agents.offline.designer import task_id_for
+from sandforge.synthesis.recipe import IDENTIFIER, FeatureColumn, Recipe, RuleSpec, TargetColumn
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
-    from agents.llm.chat import Chat
+    from sandforge.agents.llm.chat import Chat
 
 
 class Design(BaseModel):

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-
-from agents.roles import Provider
+from sandforge.agents.roles import Provider
 
 FAULTS = {"timeout": httpx2.ReadTimeout, "disconnect": httpx2.RemoteProtocolError}
 
@@ -84,7 +83,7 @@ def replayed_provider(cassette: dict[str, Any]) -> tuple[Provider, ReplayTranspo
 
     Keys still come from the environment (any value will do: nothing is sent).
     """
-    from agents.providers import get_provider
+    from sandforge.agents.providers import get_provider
 
     client, transport = replay_client(cassette)
     return get_provider(cassette["provider"], cassette["model"], http_client=client), transport

@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from agents.llm.prompts import load_prompt
-from agents.offline.reviewer import OfflineReviewer
-from agents.roles import Verdict
-from synthesis.recipe import Recipe
+from sandforge.agents.llm.prompts import load_prompt
+from sandforge.agents.offline.reviewer import OfflineReviewer
+from sandforge.agents.roles import Verdict
+from sandforge.synthesis.recipe import Recipe
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
-    from agents.llm.chat import Chat
+    from sandforge.agents.llm.chat import Chat
 
 FLAGS = ("leaks_rule", "trivial", "unrealistic", "metric_unfit")
 

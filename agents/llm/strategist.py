@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from agents.dna import MutationPlan, TaskDNA
-from agents.llm.prompts import load_prompt
-from synthesis.recipe import IDENTIFIER
-from validators.metrics import TaskType, metrics_for
+from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.llm.prompts import load_prompt
+from sandforge.synthesis.recipe import IDENTIFIER
+from sandforge.validators.metrics import TaskType, metrics_for
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
-    from agents.llm.chat import Chat
+    from sandforge.agents.llm.chat import Chat
 
 # Asked freely, models drift back to the same few settings; a seeded sector spreads a batch.
 SECTORS = (

@@ -10,15 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from agents.llm.prompts import load_prompt
-from agents.offline.reviewer import MAX_DESCRIPTION_CHARS, OfflineReviewer
-from agents.offline.writer import METRIC_TEXT, SUBMISSION_TEXT, notes
-from synthesis.recipe import Recipe
-from validators.metrics import metric_info
+from sandforge.agents.llm.prompts import load_prompt
+from sandforge.agents.offline.reviewer import MAX_DESCRIPTION_CHARS, OfflineReviewer
+from sandforge.agents.offline.writer import METRIC_TEXT, SUBMISSION_TEXT, notes
+from sandforge.synthesis.recipe import Recipe
+from sandforge.validators.metrics import metric_info
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
-    from agents.llm.chat import Chat
+    from sandforge.agents.llm.chat import Chat
 
 
 class Description(BaseModel):

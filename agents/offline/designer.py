@@ -7,10 +7,9 @@ import json
 import re
 
 import numpy as np
-
-from agents.dna import MutationPlan, TaskDNA
-from agents.offline.domains import load_domains
-from synthesis.recipe import Recipe, RuleSpec
+from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.offline.domains import load_domains
+from sandforge.synthesis.recipe import Recipe, RuleSpec
 
 
 def _slug(text: str) -> str:

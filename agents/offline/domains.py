@@ -16,9 +16,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from synthesis.recipe import IDENTIFIER, FeatureColumn, TargetColumn
-from validators.metrics import TaskType
+from sandforge.synthesis.recipe import IDENTIFIER, FeatureColumn, TargetColumn
+from sandforge.validators.metrics import TaskType
 
 DOMAINS_DIR = Path(__file__).parent / "domains"
 RESERVED_NAMES = frozenset({"id"})  # the id column of every task

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from agents.dna import TaskDNA
-from seeds.card import SeedCard
+from sandforge.agents.dna import TaskDNA
+from sandforge.seeds.card import SeedCard
 
 
 class CardDnaExtractor:

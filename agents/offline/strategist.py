@@ -7,13 +7,13 @@ taken (`avoid`); the walk skips them, which keeps batches distinct without retri
 from __future__ import annotations
 
 import numpy as np
+from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.offline.domains import Domain, load_domains
+from sandforge.seeds.card import Quirk
+from sandforge.synthesis.recipe import RULE_FAMILIES, NoiseSpec
+from sandforge.validators.metrics import TaskType, metrics_for
 
-from agents.dna import MutationPlan, TaskDNA
-from agents.offline.domains import Domain, load_domains
 from sandforge.pipeline import Rejected
-from seeds.card import Quirk
-from synthesis.recipe import RULE_FAMILIES, NoiseSpec
-from validators.metrics import TaskType, metrics_for
 
 PlanKey = tuple[str, str, str]  # (domain, target names, rule family)
 

@@ -6,9 +6,9 @@ the roles of features or the noise settings.
 
 from __future__ import annotations
 
-from agents.offline.domains import load_domains
-from synthesis.recipe import Recipe
-from validators.metrics import SubmissionKind, metric_info
+from sandforge.agents.offline.domains import load_domains
+from sandforge.synthesis.recipe import Recipe
+from sandforge.validators.metrics import SubmissionKind, metric_info
 
 METRIC_TEXT = {
     "accuracy": "accuracy: the share of rows whose predicted label is exactly right",

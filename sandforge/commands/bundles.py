@@ -22,7 +22,7 @@ from sandforge.commands.storage import LAYOUT_NAMES, run_pull
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from storage.bundle import BundleError, verify_bundle
+    from sandforge.storage.bundle import BundleError, verify_bundle
 
     try:
         manifest = verify_bundle(Path(args.bundle))
@@ -59,8 +59,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from storage.bundle import BundleError
-    from storage.grading import grade
+    from sandforge.storage.bundle import BundleError
+    from sandforge.storage.grading import grade
 
     try:
         graded = grade(Path(args.bundle), Path(args.submission))
@@ -80,8 +80,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
-    from flows.regenerate import regenerate
-    from storage.bundle import BundleError
+    from sandforge.flows.regenerate import regenerate
+    from sandforge.storage.bundle import BundleError
 
     try:
         result = regenerate(Path(args.bundle))

@@ -31,9 +31,9 @@ def positive_float(text: str) -> float:
 def cmd_generate(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.providers import ProviderError, get_provider
-    from seeds.card import SeedCardError
-    from seeds.registry import ContaminationError, select
+    from sandforge.agents.providers import ProviderError, get_provider
+    from sandforge.seeds.card import SeedCardError
+    from sandforge.seeds.registry import ContaminationError, select
 
     try:  # fail on bad input before Prefect spends seconds starting
         select(args.seeds, strict=args.strict, warn=False)
@@ -44,8 +44,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prefect_defaults()
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from flows.generate_batch import generate_batch
-    from flows.progress import listen
+    from sandforge.flows.generate_batch import generate_batch
+    from sandforge.flows.progress import listen
 
     flow = generate_batch.with_options(
         task_runner=ThreadPoolTaskRunner(max_workers=args.concurrency)

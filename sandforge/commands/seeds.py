@@ -18,7 +18,7 @@ from sandforge.commands.output import (
 
 
 def cmd_seeds_list(args: argparse.Namespace) -> int:
-    from seeds.registry import MLE_BENCH_LITE, load_all
+    from sandforge.seeds.registry import MLE_BENCH_LITE, load_all
 
     cards = load_all()
     rows = [
@@ -52,7 +52,7 @@ def cmd_seeds_list(args: argparse.Namespace) -> int:
 
 
 def cmd_seeds_validate(args: argparse.Namespace) -> int:
-    from seeds.card import SeedCardError, load_card
+    from sandforge.seeds.card import SeedCardError, load_card
 
     path = Path(args.path)
     paths = sorted(path.glob("*.yaml")) if path.is_dir() else [path]

@@ -33,7 +33,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         fail("PREFECT_API_URL is not set: point it at a server, e.g. http://127.0.0.1:4200/api")
         return EXIT_BAD_INPUT
     prefect_defaults()
-    from flows.deployments import DEPLOYMENT, DeploySettings, deploy
+    from sandforge.flows.deployments import DEPLOYMENT, DeploySettings, deploy
 
     settings = DeploySettings.from_env()
     deployment_id = deploy(settings)

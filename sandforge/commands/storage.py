@@ -34,9 +34,9 @@ TIERS = ("median", "bronze", "silver", "gold")
 
 
 def cmd_storage_up(args: argparse.Namespace) -> int:
-    from storage import s3_server
-    from storage.bundle import BundleError
-    from storage.s3 import create_bucket
+    from sandforge.storage import s3_server
+    from sandforge.storage.bundle import BundleError
+    from sandforge.storage.s3 import create_bucket
 
     try:
         status = s3_server.up(args.data_dir, port=args.port)
@@ -63,7 +63,7 @@ def cmd_storage_up(args: argparse.Namespace) -> int:
 
 
 def cmd_storage_down(args: argparse.Namespace) -> int:
-    from storage import s3_server
+    from sandforge.storage import s3_server
 
     stopped = s3_server.down(args.data_dir)
     console.print("stopped" if stopped else f"not running (data dir {args.data_dir})")
@@ -71,7 +71,7 @@ def cmd_storage_down(args: argparse.Namespace) -> int:
 
 
 def cmd_storage_status(args: argparse.Namespace) -> int:
-    from storage import s3_server
+    from sandforge.storage import s3_server
 
     status = s3_server.status(args.data_dir)
     if args.json:
@@ -95,8 +95,8 @@ def _status_dict(status: Any) -> dict[str, Any]:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from storage.catalog import CatalogQueryError, query
-    from storage.store import StoreError
+    from sandforge.storage.catalog import CatalogQueryError, query
+    from sandforge.storage.store import StoreError
 
     store = open_store_arg(args.store)
     if store is None:
@@ -122,8 +122,8 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog_maintenance(args: argparse.Namespace) -> int:
-    from storage.catalog import compact, rebuild
-    from storage.store import StoreError
+    from sandforge.storage.catalog import compact, rebuild
+    from sandforge.storage.store import StoreError
 
     store = open_store_arg(args.store)
     if store is None:
@@ -186,10 +186,10 @@ def run_pull(
         TransferSpeedColumn,
     )
 
-    from storage.catalog import CatalogQueryError
-    from storage.layouts import get_layout
-    from storage.pulling import PullError, SelectionError, pull, select
-    from storage.store import StoreError
+    from sandforge.storage.catalog import CatalogQueryError
+    from sandforge.storage.layouts import get_layout
+    from sandforge.storage.pulling import PullError, SelectionError, pull, select
+    from sandforge.storage.store import StoreError
 
     columns = (
         TextColumn("{task.description}"),

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.layouts.base import Layout
-from storage.layouts.mlebench import MLEBench
-from storage.layouts.mledojo import MLEDojo
-from storage.layouts.native import Native
-from storage.layouts.sandmle import SandMLE
+from sandforge.storage.layouts.base import Layout
+from sandforge.storage.layouts.mlebench import MLEBench
+from sandforge.storage.layouts.mledojo import MLEDojo
+from sandforge.storage.layouts.native import Native
+from sandforge.storage.layouts.sandmle import SandMLE
 
 LAYOUTS: dict[str, type[Layout]] = {
     "native": Native,

@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from storage.bundle import PRIVATE, PUBLIC, canonical_json, sha256
-from storage.files import file_sha256
+from sandforge.storage.bundle import PRIVATE, PUBLIC, canonical_json, sha256
+from sandforge.storage.files import file_sha256
 
 MARKER = ".sandforge.json"
 STAGING_PREFIX = ".sandforge-staging-"

@@ -21,10 +21,9 @@ import zipfile
 from typing import Any
 
 import yaml
-
-from storage.bundle import PUBLIC
-from storage.ladder import leaderboard
-from storage.layouts.base import Layout, agent_split, template
+from sandforge.storage.bundle import PUBLIC
+from sandforge.storage.ladder import leaderboard
+from sandforge.storage.layouts.base import Layout, agent_split, template
 
 CHECKSUMMED = (".csv", ".json", ".jsonl", ".parquet", ".bson")  # mlebench.data.generate_checksums
 NOT_FOR_AGENTS = ("evaluator.py",)

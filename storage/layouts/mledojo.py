@@ -17,9 +17,9 @@ import csv
 import io
 from typing import Any
 
-from storage.bundle import PUBLIC
-from storage.ladder import leaderboard
-from storage.layouts.base import Layout, agent_split, template
+from sandforge.storage.bundle import PUBLIC
+from sandforge.storage.ladder import leaderboard
+from sandforge.storage.layouts.base import Layout, agent_split, template
 
 BOARDS = ("public_leaderboard.csv", "private_leaderboard.csv")
 

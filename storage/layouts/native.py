@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from storage.bundle import MANIFEST, BundleError, canonical_json, verify_bundle
-from storage.layouts.base import Layout
+from sandforge.storage.bundle import MANIFEST, BundleError, canonical_json, verify_bundle
+from sandforge.storage.layouts.base import Layout
 
 
 class Native(Layout):

@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from storage.files import write_atomically
-from storage.layouts.base import Layout
+from sandforge.storage.files import write_atomically
+from sandforge.storage.layouts.base import Layout
 
 SAMPLE = 64
 OK_LIST = "ok_competitions_sanity.json"

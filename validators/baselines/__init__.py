@@ -1,6 +1,6 @@
 """Reference solutions (trivial, simple, strong) that prove a generated task is learnable."""
 
-from validators.baselines.runner import (
+from sandforge.validators.baselines.runner import (
     BASELINES,
     BaselineFailed,
     BaselineRun,

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from validators.sandbox import PYTHON, SandboxResult, run_sandboxed
+from sandforge.validators.sandbox import PYTHON, SandboxResult, run_sandboxed
 
 if TYPE_CHECKING:
-    from synthesis.recipe import Recipe
+    from sandforge.synthesis.recipe import Recipe
 
 BASELINES = ("trivial", "simple", "strong")
 SCRIPTS_DIR = Path(__file__).resolve().parent
