@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from sandforge.agents.recipe import NoiseSpec, RuleFamily
 from sandforge.seeds.card import Quirk
-from sandforge.synthesis.recipe import NoiseSpec, RuleFamily
 from sandforge.validators.metrics import TaskType
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.recipe import Recipe
 from sandforge.seeds.card import SeedCard
-from sandforge.synthesis.recipe import Recipe
 
 
 class DnaExtractor(Protocol):

@@ -5,7 +5,7 @@
 Runs the `generate_batch` flow in-process (as `sandforge generate` does, with the same
 Prefect defaults), then times, on bundles the batch produced:
 
-- the strongest baseline as a fresh sandboxed process (`run_baseline("strong", ...)`),
+- the strongest baseline as a fresh sandboxed process (`run_ladder(work, ("strong",))`),
 - the bundle's `evaluator.py` as a fresh process, the way the trainer runs it.
 
 Every figure is compared with its target. Benchmarks report, they do not gate: the exit code
@@ -171,16 +171,18 @@ def _label(bundle: Path) -> str:
 
 
 def time_strong_baseline(bundle: Path, runs: int, scratch: Path) -> dict[str, Any]:
-    """Run strong.py on the bundle's public data as RunBaselines does: fresh sandboxed process.
+    """Run strong.py alone on the bundle's public data, as a solver runs: fresh sandboxed process.
 
-    `seconds` is the wall time around `run_baseline` (sandbox setup included), `process_seconds`
+    `seconds` is the wall time around `run_ladder` (sandbox setup included), `process_seconds`
     what the sandbox itself measured. The submission is scored and compared with the score the
     pipeline recorded in the manifest.
     """
-    from sandforge.storage.bundle import PRIVATE, PUBLIC, read_manifest
-    from sandforge.synthesis.recipe import Recipe
-    from sandforge.validators.baselines.runner import BaselineFailed, run_baseline, write_task_json
+    from sandforge.agents.recipe import Recipe
+    from sandforge.storage.bundle import read_manifest
+    from sandforge.validators.baselines.runner import BaselineFailed, run_ladder, write_task_json
     from sandforge.validators.evaluator import evaluator_config, score_submission
+
+    from sandforge.bundle_files import PRIVATE, PUBLIC
 
     manifest = read_manifest(bundle)
     recipe = Recipe.model_validate(manifest["recipe"])
@@ -192,7 +194,7 @@ def time_strong_baseline(bundle: Path, runs: int, scratch: Path) -> dict[str, An
     for _ in range(runs):
         start = time.perf_counter()
         try:
-            result = run_baseline("strong", work)
+            result = run_ladder(work, ("strong",))["strong"]
         except BaselineFailed as exc:
             out["error"] = str(exc)[-500:]
             break
@@ -202,7 +204,7 @@ def time_strong_baseline(bundle: Path, runs: int, scratch: Path) -> dict[str, An
     if out["seconds"]:
         config = evaluator_config(recipe, None)
         answers = bundle / PRIVATE / "answer.csv"
-        out["score"] = round(score_submission(config, work / "submission.csv", answers), 6)
+        out["score"] = round(score_submission(config, result.submission, answers), 6)
         out["manifest_score"] = manifest["baseline_scores"].get("strong")
     shutil.rmtree(work, ignore_errors=True)
     return out
@@ -217,7 +219,9 @@ def time_evaluator(bundle: Path, runs: int, scratch: Path) -> dict[str, Any]:
     Runs on a copy of the bundle's prepared/ folder (answers at ../private/answer.csv) so the
     store stays untouched; the score printed is compared with the manifest's sample score.
     """
-    from sandforge.storage.bundle import PUBLIC, read_manifest
+    from sandforge.storage.bundle import read_manifest
+
+    from sandforge.bundle_files import PUBLIC
 
     manifest = read_manifest(bundle)
     root = Path(tempfile.mkdtemp(prefix="evaluator-", dir=scratch))

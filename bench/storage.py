@@ -49,7 +49,9 @@ err = Console(stderr=True)
 
 def synthetic_bundle(index: int, evaluator: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
     """A bundle the size of a real one: 100 train rows, 375 test rows, 5 features."""
-    from sandforge.storage.bundle import PRIVATE, PUBLIC, build_manifest
+    from sandforge.storage.bundle import build_manifest
+
+    from sandforge.bundle_files import PRIVATE, PUBLIC
 
     rng = random.Random(index)
 

@@ -39,8 +39,8 @@ from sandforge.flows.roles import ensure_llm_limit, orchestrated
 from sandforge.flows.tasks import StageFailed, run_stages
 from sandforge.seeds.card import SeedCard
 from sandforge.seeds.registry import select
+from sandforge.storage.backends import open_store
 from sandforge.storage.stages import Package, Publish
-from sandforge.storage.store import open_store
 from sandforge.synthesis.stage import Synthesize
 from sandforge.validators.stages import (
     CheckExpectations,

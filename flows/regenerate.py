@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandforge.agents.providers import get_provider
+from sandforge.agents.recipe import Recipe
 from sandforge.agents.roles import Provider, Verdict
 from sandforge.agents.stages import Design
 from sandforge.flows.generate_batch import BUILDING
 from sandforge.seeds.registry import load_all
-from sandforge.storage.bundle import PUBLIC, BundleError, read_manifest
+from sandforge.storage.bundle import BundleError, read_manifest
 from sandforge.storage.stages import manifest_for
-from sandforge.synthesis.recipe import Recipe
 
+from sandforge.bundle_files import PUBLIC
 from sandforge.pipeline import Candidate
 
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from sandforge.agents.dna import MutationPlan, TaskDNA
+    from sandforge.agents.recipe import Recipe
     from sandforge.agents.roles import Provider
     from sandforge.seeds.card import SeedCard
     from sandforge.synthesis.data import TaskData
-    from sandforge.synthesis.recipe import Recipe
-    from sandforge.validators.thresholds import Thresholds
+    from sandforge.tiers import Thresholds
 
 
 class Rejected(Exception):

@@ -10,10 +10,11 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from sandforge.tiers import REFERENCE_SUBMISSIONS
+
 BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH, NOTE_WIDTH = 360, 22, 200, 160
 LADDER_WIDTH, LABEL_GAP = 520, 16
 TIER_COLORS = {"median": "#4c78a8", "bronze": "#cd7f32", "silver": "#7f8c99", "gold": "#d4a017"}
-BASELINES = ("sample", "trivial", "simple", "strong", "oracle")
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
@@ -73,7 +74,7 @@ def _rows_for(xs: list[float]) -> list[int]:
 def ladder(task: dict[str, Any]) -> str:
     """Thresholds (ticks, labelled above) and baselines (dots, below), better to the right."""
     sign = -1 if task["is_lower_better"] else 1
-    baselines = {k: v for k, v in task["scores"].items() if k in BASELINES}
+    baselines = {k: v for k, v in task["scores"].items() if k in REFERENCE_SUBMISSIONS}
     values = [*baselines.values(), *task["thresholds"].values()]
     lo, hi = min(sign * v for v in values), max(sign * v for v in values)
     span = (hi - lo) or 1.0

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 _API = {
-    "open_store": "sandforge.storage.store",
+    "open_store": "sandforge.storage.backends",
     "Store": "sandforge.storage.store",
     "StoreError": "sandforge.storage.store",
     "BundleError": "sandforge.storage.bundle",

@@ -18,14 +18,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from sandforge.seeds.card import SLUG_PATTERN
 
 import sandforge
 
 FORMAT = "sandforge-bundle/1"
-PUBLIC = "prepared/public"
-PRIVATE = "prepared/private"
 MANIFEST = "manifest.json"
 PUBLIC_FILES = ("description.md", "evaluator.py", "sample_submission.csv", "train.csv", "test.csv")
 UNHASHED_FIELDS = ("version", "created_at", "content_hash")
@@ -44,10 +41,6 @@ def safe_task_id(task_id: str) -> str:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def csv_bytes(frame: pl.DataFrame) -> bytes:
-    return frame.write_csv().encode()
 
 
 def canonical_json(value: Any) -> bytes:

@@ -32,16 +32,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sandforge.storage.bundle import PRIVATE, PUBLIC, BundleError, check_manifest
+from sandforge.storage.bundle import BundleError, check_manifest
 from sandforge.storage.files import write_atomically
 from sandforge.storage.local import LocalStore
 from sandforge.storage.store import Store, StoreError
 
+from sandforge.bundle_files import PRIVATE, PUBLIC
+from sandforge.tiers import REFERENCE_SUBMISSIONS, TIERS
+
 FOLDER = "_catalog"
 CATALOG = f"{FOLDER}/catalog.parquet"
 PARTS = f"{FOLDER}/parts"
-TIERS = ("median", "bronze", "silver", "gold")
-BASELINES = ("trivial", "simple", "strong", "oracle", "sample")
 REPLACE_ATTEMPTS = 10
 LOAD_ATTEMPTS = 3
 WORKERS = 16
@@ -58,7 +59,7 @@ SCHEMA = pa.schema(
         ("direction", pa.string()),  # "higher" or "lower" is better
         ("is_lower_better", pa.bool_()),
         *((f"{tier}_threshold", pa.float64()) for tier in TIERS),
-        *((f"{name}_score", pa.float64()) for name in BASELINES),
+        *((f"{name}_score", pa.float64()) for name in REFERENCE_SUBMISSIONS),
         ("n_train", pa.int64()),
         ("n_test", pa.int64()),
         ("n_files", pa.int64()),
@@ -114,7 +115,7 @@ def catalog_row(manifest: dict[str, Any]) -> dict[str, Any]:
         "direction": None if lower is None else ("lower" if lower else "higher"),
         "is_lower_better": lower,
         **{f"{tier}_threshold": thresholds.get(tier) for tier in TIERS},
-        **{f"{name}_score": scores.get(name) for name in BASELINES},
+        **{f"{name}_score": scores.get(name) for name in REFERENCE_SUBMISSIONS},
         "n_train": recipe.get("n_train"),
         "n_test": recipe.get("n_test"),
         "n_files": len(files),

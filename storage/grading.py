@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandforge.storage.bundle import PRIVATE, PUBLIC, BundleError, verify_bundle
+from sandforge.storage.bundle import BundleError, verify_bundle
 from sandforge.storage.ladder import (
     leaderboard,
     mlebench_medals,
@@ -25,6 +25,8 @@ from sandforge.storage.ladder import (
 )
 from sandforge.validators.evaluator import score_submission
 from sandforge.validators.grader import InvalidSubmission
+
+from sandforge.bundle_files import PRIVATE, PUBLIC
 
 MLEBENCH_DIGITS = 5  # mlebench.grade_helpers.Grader rounds every score to 5 places
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -18,9 +17,7 @@ from typing import Any
 
 from sandforge.storage.bundle import MANIFEST, canonical_json, read_manifest, safe_task_id
 from sandforge.storage.files import write_atomically
-from sandforge.storage.store import open_store, safe_bundle_path, safe_object_name, verify_stored
-
-__all__ = ["LocalStore", "open_store"]  # open_store moved to storage.store; kept importable
+from sandforge.storage.store import safe_bundle_path, safe_object_name
 
 
 class LocalStore:
@@ -78,20 +75,6 @@ class LocalStore:
         bundle_dir = self.bundle_path(safe_task_id(task_id), version)
         return (bundle_dir / safe_bundle_path(path)).read_bytes()
 
-    def verify(self, task_id: str, version: int) -> dict[str, Any]:
-        bundle_dir = self.bundle_path(safe_task_id(task_id), version)
-        return verify_stored(
-            self,
-            task_id,
-            version,
-            lambda p: self.read_file(task_id, version, p),
-            lambda: (
-                f.relative_to(bundle_dir).as_posix()
-                for f in bundle_dir.rglob("*")
-                if not f.is_dir()
-            ),
-        )
-
     def latest(self) -> list[Path]:
         """The newest version of every task, sorted by task id."""
         if not self.root.is_dir():
@@ -105,9 +88,6 @@ class LocalStore:
 
     def latest_versions(self) -> list[tuple[str, int]]:
         return [(p.parent.name, int(p.name)) for p in self.latest()]
-
-    def manifests(self) -> list[dict[str, Any]]:
-        return [json.loads((p / MANIFEST).read_text()) for p in self.latest()]
 
     def list_bundles(self) -> list[tuple[str, int]]:
         if not self.root.is_dir():

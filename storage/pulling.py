@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sandforge.storage.backends import open_store
 from sandforge.storage.bundle import BundleError, check_manifest, safe_task_id, sha256
 from sandforge.storage.layouts import Layout, get_layout
 from sandforge.storage.layouts.base import sweep_abandoned
-from sandforge.storage.store import Store, StoreError, open_store
+from sandforge.storage.store import Store, StoreError
 
 WORKERS = 16
 INSTALLERS = 4  # threads writing finished bundles into place

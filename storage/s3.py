@@ -42,7 +42,7 @@ from sandforge.storage.bundle import (
     safe_task_id,
     sha256,
 )
-from sandforge.storage.store import StoreError, safe_bundle_path, safe_object_name, verify_stored
+from sandforge.storage.store import StoreError, safe_bundle_path, safe_object_name
 
 CLAIM = ".claim"
 ALIAS = "latest"
@@ -188,20 +188,6 @@ class S3Store:
         if data is None:
             raise FileNotFoundError(f"{self.location(task_id, version)}/{path}")
         return data
-
-    def verify(self, task_id: str, version: int) -> dict[str, Any]:
-        prefix = self._key(safe_task_id(task_id), version, "")
-        return verify_stored(
-            self,
-            task_id,
-            version,
-            lambda p: self.read_file(task_id, version, p),
-            lambda: (
-                key[len(prefix) :]
-                for key in self._keys(prefix, f"listing {task_id}/{version}")
-                if key[len(prefix) :] != CLAIM
-            ),
-        )
 
     # -- store objects ---------------------------------------------------------------------
 

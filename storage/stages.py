@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from sandforge.agents.llm.cost import manifest_record
-from sandforge.storage.bundle import PUBLIC, build_manifest
+from sandforge.storage.bundle import build_manifest
 from sandforge.storage.catalog import publish_and_catalog
 from sandforge.storage.store import Store
 from sandforge.validators.evaluator import evaluator_config, render_evaluator
 
+from sandforge.bundle_files import PUBLIC
 from sandforge.pipeline import Candidate, Stage
 
 

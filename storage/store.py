@@ -4,10 +4,10 @@ A store holds `<task_id>/<version>/manifest.json` plus the files the manifest li
 root that is a local folder (LocalStore) or a bucket and prefix (S3Store). A version is
 visible only once its manifest.json exists, and a version never changes once visible.
 
-    store = open_store("bundles/")          # or "file:///abs/path", "s3://bucket/prefix"
+    store = open_store("bundles/")          # storage.backends; or "file:///abs/path", "s3://..."
     version, created = store.publish(manifest, files)
     for task_id, version in store.latest_versions():
-        manifest = store.verify(task_id, version)   # every sha256 checked
+        manifest = store.read_manifest(task_id, version)
         data = store.read_file(task_id, version, "prepared/public/train.csv")
 
 Beside the bundles, a store keeps a few objects of its own under names whose first segment
@@ -18,11 +18,9 @@ two never collide. Objects carry a tag that changes whenever they do, for compar
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from sandforge.storage.bundle import MANIFEST, BundleError, verify_files
+from sandforge.storage.bundle import MANIFEST, BundleError
 
 
 class StoreError(BundleError):
@@ -61,11 +59,6 @@ class Store(Protocol):
 
     def latest_versions(self) -> list[tuple[str, int]]:
         """(task_id, newest version) of every task, sorted by task id."""
-        ...
-
-    def verify(self, task_id: str, version: int) -> dict[str, Any]:
-        """Check the manifest and every file's sha256, and that no unlisted file rides
-        along; returns the manifest. Raises BundleError naming the offending file."""
         ...
 
     def location(self, task_id: str, version: int) -> str:
@@ -116,45 +109,3 @@ def safe_object_name(name: str) -> str:
     if not name.startswith("_") or "/" not in name:
         raise BundleError(f"store object name {name!r} must look like '_folder/name'")
     return name
-
-
-def verify_stored(
-    store: Store,
-    task_id: str,
-    version: int,
-    read: Callable[[str], bytes],
-    present: Callable[[], Iterable[str]],
-) -> dict[str, Any]:
-    """Shared `Store.verify`: the manifest's integrity and location, every file's sha256,
-    and no file the manifest does not list (`present()` lists the stored bundle paths)."""
-    where = store.location(task_id, version)
-    manifest = store.read_manifest(task_id, version)
-    if manifest.get("task_id") != task_id or manifest.get("version") != version:
-        raise BundleError(
-            f"{where}: manifest.json belongs to {manifest.get('task_id')!r} "
-            f"version {manifest.get('version')!r}"
-        )
-    try:
-        verify_files(manifest, read)
-    except BundleError as exc:
-        raise BundleError(f"{where}: {exc}") from None
-    unlisted = sorted(set(present()) - set(manifest["files"]) - {MANIFEST})
-    if unlisted:
-        raise BundleError(f"{where}: files not in the manifest: {unlisted}")
-    return manifest
-
-
-def open_store(url: str | Path) -> Store:
-    """A local path or file:// URL -> LocalStore; s3://BUCKET[/PREFIX] -> S3Store."""
-    text = str(url)
-    if text.startswith("s3://"):
-        from sandforge.storage.s3 import S3Store
-
-        return S3Store.from_url(text)
-    if "://" in text and not text.startswith("file://"):
-        raise BundleError(
-            f"unsupported store {text!r}: use a local path, file:///path or s3://bucket[/prefix]"
-        )
-    from sandforge.storage.local import LocalStore
-
-    return LocalStore(Path(text.removeprefix("file://")))

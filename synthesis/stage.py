@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sandforge.storage.bundle import PRIVATE, PUBLIC, csv_bytes
 from sandforge.synthesis.synthesize import synthesize
 
+from sandforge.bundle_files import PRIVATE, PUBLIC, csv_bytes
 from sandforge.pipeline import Candidate, Stage
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from sandforge.agents.recipe import FeatureColumn, Recipe, TargetColumn
 from sandforge.synthesis.data import TaskData
-from sandforge.synthesis.recipe import FeatureColumn, Recipe, TargetColumn
 from sandforge.synthesis.rules import latent
 from sandforge.validators.metrics import SubmissionKind, TaskType
 

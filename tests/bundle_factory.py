@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sandforge.storage.bundle import PRIVATE, PUBLIC, build_manifest
+from sandforge.storage.bundle import build_manifest
 from sandforge.validators.evaluator import render_evaluator
+
+from sandforge.bundle_files import PRIVATE, PUBLIC
 
 Bundle = tuple[dict[str, Any], dict[str, bytes]]
 REGRESSION = {"median": 2.0, "bronze": 1.5, "silver": 1.0, "gold": 0.5}

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sandforge.validators.baselines import (
-    BASELINES,
+    BASELINE_SCRIPTS,
     BaselineFailed,
-    run_baseline,
     run_ladder,
     write_task_json,
 )
@@ -129,7 +128,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
         answers = build_task(folder, case)
         runs = run_ladder(folder)  # as the pipeline runs them: one sandboxed process
         submissions = {baseline: run.submission.read_bytes() for baseline, run in runs.items()}
-        outputs = {f"submission_{baseline}.csv" for baseline in BASELINES} | {"ladder.json"}
+        outputs = {f"submission_{baseline}.csv" for baseline in BASELINE_SCRIPTS} | {"ladder.json"}
         leftovers = {p.name for p in folder.iterdir()} - INPUTS - outputs
         results[name] = Outcome(case, answers, submissions, leftovers)
     return results
@@ -140,7 +139,7 @@ def read_submission(data: bytes) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-@pytest.mark.parametrize("baseline", BASELINES)
+@pytest.mark.parametrize("baseline", BASELINE_SCRIPTS)
 @pytest.mark.parametrize("case_name", CASES)
 def test_submission_is_valid(outcomes: dict[str, Outcome], case_name: str, baseline: str) -> None:
     outcome = outcomes[case_name]
@@ -202,13 +201,13 @@ def test_models_beat_trivial_on_an_easy_signal(
     assert loss(outcome, "simple") < trivial
 
 
-@pytest.mark.parametrize("baseline", BASELINES)
+@pytest.mark.parametrize("baseline", BASELINE_SCRIPTS)
 def test_a_fresh_process_per_baseline_gives_the_ladder_bytes(
     outcomes: dict[str, Outcome], tmp_path: Path, baseline: str
 ) -> None:
     for name in ("class_probabilities", "two_target_regression"):
         build_task(tmp_path, CASES[name])
-        again = run_baseline(baseline, tmp_path).submission.read_bytes()
+        again = run_ladder(tmp_path, (baseline,))[baseline].submission.read_bytes()
         assert again == outcomes[name].submissions[baseline]
 
 
@@ -216,7 +215,7 @@ def test_failure_reports_stderr(tmp_path: Path) -> None:
     build_task(tmp_path, CASES["regression"])
     (tmp_path / "train.csv").unlink()
     with pytest.raises(BaselineFailed, match=r"train\.csv") as failure:
-        run_baseline("trivial", tmp_path)
+        run_ladder(tmp_path, ("trivial",))
     assert failure.value.name == "trivial"
 
 
@@ -229,7 +228,7 @@ def test_ladder_failure_names_the_baseline(tmp_path: Path) -> None:
 
 
 def test_task_json_from_recipe(tmp_path: Path) -> None:
-    from sandforge.synthesis.recipe import Recipe
+    from sandforge.agents.recipe import Recipe
 
     recipe = Recipe.model_validate(
         {

@@ -12,12 +12,13 @@ import pytest
 
 # bench/ is a folder of the repo, not part of the installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sandforge.storage.bundle import MANIFEST, PRIVATE, PUBLIC
-from sandforge.synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
+from sandforge.agents.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
+from sandforge.storage.bundle import MANIFEST
 from sandforge.validators.evaluator import evaluator_config, render_evaluator, score_submission
 
 from bench import concurrency
 from bench import generation as bench
+from sandforge.bundle_files import PRIVATE, PUBLIC
 
 N_TRAIN, N_TEST = 80, 50
 THRESHOLDS = {"gold": 5.0, "silver": 10.0, "bronze": 15.0, "median": 20.0}

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from bundle_factory import make_task
+from sandforge.storage.backends import open_store
 from sandforge.storage.catalog import (
     CATALOG,
     PARTS,
@@ -23,7 +24,7 @@ from sandforge.storage.catalog import (
 )
 from sandforge.storage.local import LocalStore
 from sandforge.storage.s3 import S3Store
-from sandforge.storage.store import Store, open_store
+from sandforge.storage.store import Store
 
 
 @pytest.fixture(params=["local", "s3"])

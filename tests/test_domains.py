@@ -15,7 +15,7 @@ from sandforge.agents.offline.domains import (
     RegressionTarget,
     load_domains,
 )
-from sandforge.synthesis.recipe import IDENTIFIER, NoiseSpec, Recipe, RuleSpec
+from sandforge.agents.recipe import IDENTIFIER, NoiseSpec, Recipe, RuleSpec
 from sandforge.validators.metrics import GENERATABLE_TASK_TYPES, metrics_for
 
 DOMAINS = load_domains()

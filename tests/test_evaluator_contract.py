@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sandforge.synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
+from sandforge.agents.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
 from sandforge.validators import grader
 from sandforge.validators.evaluator import evaluator_config, render_evaluator, score_submission
 from sandforge.validators.metrics import METRICS as CATALOGUE

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 import pytest
+from sandforge.agents.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
 from sandforge.synthesis.data import TaskData
-from sandforge.synthesis.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
 from sandforge.validators.expectations import ExpectationReport, validate_task_data
 from sandforge.validators.metrics import SubmissionKind, TaskType
 

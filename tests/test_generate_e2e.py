@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sandforge.storage.bundle import MANIFEST, PRIVATE, PUBLIC, PUBLIC_FILES, verify_bundle
+from sandforge.storage.bundle import MANIFEST, PUBLIC_FILES, verify_bundle
+
+from sandforge.bundle_files import PRIVATE, PUBLIC
 
 pytestmark = pytest.mark.slow
 

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 from bundle_factory import make_task
+from sandforge.storage.backends import open_store
 from sandforge.storage.catalog import publish_and_catalog
-from sandforge.storage.export import export
 from sandforge.storage.grading import bundle_config, grade
 from sandforge.storage.layouts.base import MARKER
+from sandforge.storage.pulling import pull, select
 from sandforge.storage.s3 import S3Store
-from sandforge.storage.store import open_store
 from sandforge.validators.evaluator import score_submission
 
 TASKS = ("alpha", "gamma")  # rmse (lower is better), accuracy (higher is better)
@@ -41,7 +41,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory, s3_server_status: object)
         outs = {}
         for layout in ("sandmle", "mlebench", "mledojo", "native"):
             outs[layout] = root / layout
-            assert export(store, outs[layout], layout).task_ids == list(TASKS)
+            assert pull(store, select(store), outs[layout], layout=layout).task_ids == list(TASKS)
         return outs
 
 
@@ -329,7 +329,7 @@ def test_a_re_export_skips_unchanged_tasks(
 ) -> None:
     store = open_store("s3://sandforge-test/layouts")
     for layout in ("sandmle", "mlebench", "mledojo", "native"):
-        again = export(store, exported[layout], layout)
+        again = pull(store, select(store), exported[layout], layout=layout)
         assert (again.pulled, len(again.skipped), again.files) == ([], len(TASKS), 0)
         markers = [
             p.relative_to(exported[layout]).as_posix() for p in exported[layout].rglob(MARKER)

@@ -22,8 +22,8 @@ from sandforge.agents.llm.strategist import plan_problems
 from sandforge.agents.llm.writer import public_facts
 from sandforge.agents.offline.extractor import CardDnaExtractor
 from sandforge.agents.providers import ProviderError, get_provider
+from sandforge.agents.recipe import Recipe
 from sandforge.seeds.registry import load_all
-from sandforge.synthesis.recipe import Recipe
 
 from sandforge.cli import EXIT_BAD_INPUT, main
 from sandforge.pipeline import Candidate, Rejected, Stage, charging, record_usage

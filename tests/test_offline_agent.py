@@ -10,11 +10,11 @@ from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import load_domains
 from sandforge.agents.offline.reviewer import LEAK_STEMS, MAX_DESCRIPTION_CHARS
 from sandforge.agents.providers import get_provider
+from sandforge.agents.recipe import RULE_FAMILIES, Recipe
 from sandforge.agents.roles import Provider
 from sandforge.seeds.card import Quirk, SeedCard
 from sandforge.seeds.registry import load_all
 from sandforge.storage.bundle import safe_task_id
-from sandforge.synthesis.recipe import RULE_FAMILIES, Recipe
 from sandforge.validators.metrics import TaskType, metric_info, metrics_for
 
 from sandforge.pipeline import Rejected

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from bundle_factory import make_task
 from sandforge.storage import s3_server
+from sandforge.storage.backends import open_store
 from sandforge.storage.bundle import MANIFEST, verify_bundle
 from sandforge.storage.catalog import publish_and_catalog, query
 from sandforge.storage.layouts.base import STAGING_PREFIX, staging_folder
@@ -19,7 +20,7 @@ from sandforge.storage.local import LocalStore
 from sandforge.storage.pulling import BundleRef, PullError, SelectionError, pull, select
 from sandforge.storage.s3 import S3Store
 from sandforge.storage.s3_server import free_port
-from sandforge.storage.store import StoreError, open_store
+from sandforge.storage.store import StoreError
 
 ANSWER = "prepared/private/answer.csv"
 

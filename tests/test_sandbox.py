@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import test_baselines as tb
 from sandforge.validators import sandbox
-from sandforge.validators.baselines import run_baseline, run_ladder
+from sandforge.validators.baselines import run_ladder
 from sandforge.validators.sandbox import (
     ENV_VAR,
     OUTPUT_LIMIT_CHARS,
@@ -298,7 +298,9 @@ def docker_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tb.Ou
             runs = run_ladder(folder)
             assert {run.backend for run in runs.values()} == {"docker"}
             submissions = {baseline: run.submission.read_bytes() for baseline, run in runs.items()}
-            outputs = {f"submission_{baseline}.csv" for baseline in tb.BASELINES} | {"ladder.json"}
+            outputs = {f"submission_{baseline}.csv" for baseline in tb.BASELINE_SCRIPTS} | {
+                "ladder.json"
+            }
             leftovers = {p.name for p in folder.iterdir()} - tb.INPUTS - outputs
             outcomes[name] = tb.Outcome(case, answers, submissions, leftovers)
         return outcomes
@@ -307,16 +309,16 @@ def docker_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tb.Ou
 @pytest.mark.parametrize("case_name", tb.CASES)
 def test_baselines_under_docker(docker_outcomes: dict[str, tb.Outcome], case_name: str) -> None:
     """The image's python3, numpy, pandas and scikit-learn run the ladder as the host does."""
-    for baseline in tb.BASELINES:
+    for baseline in tb.BASELINE_SCRIPTS:
         tb.test_submission_is_valid(docker_outcomes, case_name, baseline)
     tb.test_models_beat_trivial_on_an_easy_signal(docker_outcomes, case_name)
 
 
 @pytest.mark.usefixtures("docker")
-def test_run_baseline_under_docker(docker_outcomes: dict[str, tb.Outcome], tmp_path: Path) -> None:
+def test_one_baseline_under_docker(docker_outcomes: dict[str, tb.Outcome], tmp_path: Path) -> None:
     """One baseline as its own container gives the bytes the ladder gave under docker."""
     tb.build_task(tmp_path, tb.CASES["class_probabilities"])
-    run = run_baseline("strong", tmp_path)
+    run = run_ladder(tmp_path, ("strong",))["strong"]
     assert run.backend == "docker"
     assert (
         run.submission.read_bytes() == docker_outcomes["class_probabilities"].submissions["strong"]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from bundle_factory import make_task
 from sandforge.storage import s3_server
+from sandforge.storage.backends import open_store
 from sandforge.storage.bundle import verify_bundle
 from sandforge.storage.catalog import publish_and_catalog
 from sandforge.storage.s3_server import free_port
-from sandforge.storage.store import open_store
 
 from sandforge.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
 

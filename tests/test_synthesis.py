@@ -12,16 +12,16 @@ import pytest
 import yaml
 from pydantic import ValidationError
 from sandforge.agents.providers import get_provider
+from sandforge.agents.recipe import Recipe
 from sandforge.agents.stages import Design, ExtractDna, Mutate
 from sandforge.seeds.card import SeedCard
 from sandforge.seeds.registry import CARDS_DIR, load_all
-from sandforge.storage.bundle import PRIVATE, PUBLIC, csv_bytes
 from sandforge.synthesis.data import TaskData
-from sandforge.synthesis.recipe import Recipe
 from sandforge.synthesis.stage import Synthesize
 from sandforge.synthesis.synthesize import synthesize
 from sandforge.validators.metrics import GENERATABLE_TASK_TYPES, SubmissionKind, TaskType
 
+from sandforge.bundle_files import PRIVATE, PUBLIC, csv_bytes
 from sandforge.pipeline import Candidate
 
 RNG_SEEDS = (11, 2024, 987_654_321)

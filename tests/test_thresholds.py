@@ -7,9 +7,10 @@ import random
 
 import pytest
 from sandforge.validators.metrics import METRICS
-from sandforge.validators.thresholds import Thresholds, min_gap, set_thresholds
+from sandforge.validators.thresholds import min_gap, set_thresholds
 
 from sandforge.pipeline import Rejected
+from sandforge.tiers import Thresholds
 
 MEDALS = ("median", "bronze", "silver", "gold")
 HIGHER = [m.name for m in METRICS.values() if m.implemented and not m.lower_is_better]

@@ -12,7 +12,7 @@ import math
 import pprint
 from pathlib import Path
 
-from sandforge.synthesis.recipe import Recipe
+from sandforge.agents.recipe import Recipe
 from sandforge.validators import grader
 from sandforge.validators.metrics import SubmissionKind, metric_info
 

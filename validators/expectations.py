@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from sandforge.agents.recipe import FeatureColumn, Recipe, TargetColumn
 from sandforge.synthesis.data import TaskData
-from sandforge.synthesis.recipe import FeatureColumn, Recipe, TargetColumn
 from sandforge.validators.metrics import SubmissionKind
 
 if TYPE_CHECKING:

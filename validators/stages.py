@@ -6,12 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-from sandforge.storage.bundle import PRIVATE, PUBLIC, csv_bytes
 from sandforge.validators.baselines.runner import BaselineFailed, run_ladder, write_task_json
 from sandforge.validators.evaluator import evaluator_config, score_submission
 from sandforge.validators.sandbox import PYTHON, SandboxResult, run_sandboxed
 from sandforge.validators.thresholds import set_thresholds
 
+from sandforge.bundle_files import PRIVATE, PUBLIC, csv_bytes
 from sandforge.pipeline import Candidate, Rejected, Stage
 
 CONTRACT_KEYS = {

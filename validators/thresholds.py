@@ -16,25 +16,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
 
 from sandforge.validators.metrics import metric_info
 
 from sandforge.pipeline import Rejected
+from sandforge.tiers import TIERS, Thresholds
 
 _DIGITS = 6
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    median: float
-    bronze: float
-    silver: float
-    gold: float
-    is_lower_better: bool
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: v for k, v in asdict(self).items() if k != "is_lower_better"}
 
 
 def min_gap(metric: str, trivial: float) -> float:
@@ -77,7 +65,7 @@ def set_thresholds(metric: str, scores: dict[str, float]) -> Thresholds:
         "gold": best + 2 * (oracle - best) / 3,
     }
     rounded = {k: round(sign * v, _DIGITS) for k, v in ladder.items()}
-    ordered = [sign * rounded[k] for k in ("median", "bronze", "silver", "gold")]
+    ordered = [sign * rounded[k] for k in TIERS]
     if not all(a < b for a, b in itertools.pairwise(ordered)):
         raise Rejected(f"thresholds not strictly ordered after rounding: {rounded}")
     if sign * rounded["gold"] > oracle:

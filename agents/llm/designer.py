@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.llm.prompts import load_prompt
 from sandforge.agents.offline.designer import task_id_for
-from sandforge.synthesis.recipe import IDENTIFIER, FeatureColumn, Recipe, RuleSpec, TargetColumn
+from sandforge.agents.recipe import IDENTIFIER, FeatureColumn, Recipe, RuleSpec, TargetColumn
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
     from sandforge.agents.llm.chat import Chat

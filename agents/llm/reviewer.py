@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sandforge.agents.llm.prompts import load_prompt
 from sandforge.agents.offline.reviewer import OfflineReviewer
+from sandforge.agents.recipe import Recipe
 from sandforge.agents.roles import Verdict
-from sandforge.synthesis.recipe import Recipe
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
     from sandforge.agents.llm.chat import Chat

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.llm.prompts import load_prompt
-from sandforge.synthesis.recipe import IDENTIFIER
+from sandforge.agents.recipe import IDENTIFIER
 from sandforge.validators.metrics import TaskType, metrics_for
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sandforge.agents.llm.prompts import load_prompt
 from sandforge.agents.offline.reviewer import MAX_DESCRIPTION_CHARS, OfflineReviewer
 from sandforge.agents.offline.writer import METRIC_TEXT, SUBMISSION_TEXT, notes
-from sandforge.synthesis.recipe import Recipe
+from sandforge.agents.recipe import Recipe
 from sandforge.validators.metrics import metric_info
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them

@@ -9,7 +9,7 @@ import re
 import numpy as np
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import load_domains
-from sandforge.synthesis.recipe import Recipe, RuleSpec
+from sandforge.agents.recipe import Recipe, RuleSpec
 
 
 def _slug(text: str) -> str:

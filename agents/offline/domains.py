@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sandforge.synthesis.recipe import IDENTIFIER, FeatureColumn, TargetColumn
+from sandforge.agents.recipe import IDENTIFIER, FeatureColumn, TargetColumn
 from sandforge.validators.metrics import TaskType
 
 DOMAINS_DIR = Path(__file__).parent / "domains"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from sandforge.agents.recipe import RULE_FAMILIES, Recipe
 from sandforge.agents.roles import Verdict
-from sandforge.synthesis.recipe import RULE_FAMILIES, Recipe
 
 # SandMLE inlines description.md into an 8192-token prompt beside the file listing.
 MAX_DESCRIPTION_CHARS = 12_000

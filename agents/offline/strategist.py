@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import Domain, load_domains
+from sandforge.agents.recipe import RULE_FAMILIES, NoiseSpec
 from sandforge.seeds.card import Quirk
-from sandforge.synthesis.recipe import RULE_FAMILIES, NoiseSpec
 from sandforge.validators.metrics import TaskType, metrics_for
 
 from sandforge.pipeline import Rejected

@@ -7,7 +7,7 @@ the roles of features or the noise settings.
 from __future__ import annotations
 
 from sandforge.agents.offline.domains import load_domains
-from sandforge.synthesis.recipe import Recipe
+from sandforge.agents.recipe import Recipe
 from sandforge.validators.metrics import SubmissionKind, metric_info
 
 METRIC_TEXT = {

@@ -30,8 +30,8 @@ def fail(message: object, label: str = "error:") -> None:
 
 def open_store_arg(url: str) -> Any:
     """The store behind a --store argument, or None after saying why the URL is unusable."""
+    from sandforge.storage.backends import open_store
     from sandforge.storage.bundle import BundleError
-    from sandforge.storage.store import open_store
 
     try:
         return open_store(url)

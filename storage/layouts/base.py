@@ -17,8 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sandforge.storage.bundle import PRIVATE, PUBLIC, canonical_json, sha256
+from sandforge.storage.bundle import canonical_json, sha256
 from sandforge.storage.files import file_sha256
+
+from sandforge.bundle_files import PRIVATE, PUBLIC
 
 MARKER = ".sandforge.json"
 STAGING_PREFIX = ".sandforge-staging-"

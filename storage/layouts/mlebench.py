@@ -21,9 +21,10 @@ import zipfile
 from typing import Any
 
 import yaml
-from sandforge.storage.bundle import PUBLIC
 from sandforge.storage.ladder import leaderboard
 from sandforge.storage.layouts.base import Layout, agent_split, template
+
+from sandforge.bundle_files import PUBLIC
 
 CHECKSUMMED = (".csv", ".json", ".jsonl", ".parquet", ".bson")  # mlebench.data.generate_checksums
 NOT_FOR_AGENTS = ("evaluator.py",)

@@ -17,9 +17,10 @@ import csv
 import io
 from typing import Any
 
-from sandforge.storage.bundle import PUBLIC
 from sandforge.storage.ladder import leaderboard
 from sandforge.storage.layouts.base import Layout, agent_split, template
+
+from sandforge.bundle_files import PUBLIC
 
 BOARDS = ("public_leaderboard.csv", "private_leaderboard.csv")
 

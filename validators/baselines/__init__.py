@@ -1,19 +1,17 @@
 """Reference solutions (trivial, simple, strong) that prove a generated task is learnable."""
 
 from sandforge.validators.baselines.runner import (
-    BASELINES,
+    BASELINE_SCRIPTS,
     BaselineFailed,
     BaselineRun,
-    run_baseline,
     run_ladder,
     write_task_json,
 )
 
 __all__ = [
-    "BASELINES",
+    "BASELINE_SCRIPTS",
     "BaselineFailed",
     "BaselineRun",
-    "run_baseline",
     "run_ladder",
     "write_task_json",
 ]

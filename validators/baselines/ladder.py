@@ -1,7 +1,8 @@
 """Run the whole baseline ladder in one process: trivial, simple, strong, in that order.
 
-Run as `python ladder.py` in a folder holding train.csv, test.csv and task.json. Each
-baseline writes `submission_<name>.csv`; `ladder.json` records each one's seconds or error.
+Run as `python ladder.py [NAME ...]` in a folder holding train.csv, test.csv and task.json
+(no names: all three). Each baseline writes `submission_<name>.csv`; `ladder.json` records
+each one's seconds or error.
 One process imports scikit-learn once instead of once per baseline, which is most of a
 fresh baseline's cost on 50-200 rows.
 """
@@ -19,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 LADDER = ("trivial", "simple", "strong")
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
     report: dict[str, dict[str, object]] = {}
-    for name in LADDER:
+    for name in names or LADDER:
         start = time.perf_counter()
         try:
             importlib.import_module(name).main()
@@ -34,4 +35,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from sandforge.validators.sandbox import PYTHON, SandboxResult, run_sandboxed
 
 if TYPE_CHECKING:
-    from sandforge.synthesis.recipe import Recipe
+    from sandforge.agents.recipe import Recipe
 
-BASELINES = ("trivial", "simple", "strong")
+BASELINE_SCRIPTS = ("trivial", "simple", "strong")  # the solvers in this folder, weakest first
 SCRIPTS_DIR = Path(__file__).resolve().parent
 STDERR_TAIL_CHARS = 2_000
 
@@ -36,34 +36,29 @@ class BaselineRun:
     backend: str
 
 
-def run_baseline(name: str, workdir: Path, timeout_s: float = 60) -> BaselineRun:
-    """Run one baseline as its own fresh sandboxed process; its submission.csv is the result."""
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r} (known: {', '.join(BASELINES)})")
-    submission = workdir / "submission.csv"
-    submission.unlink(missing_ok=True)  # a stale file must not pass for this run's output
-    result = _run_script(f"{name}.py", name, workdir, timeout_s)
-    if not submission.is_file():
-        raise BaselineFailed(name, f"wrote no submission.csv\n{result.stderr}")
-    return BaselineRun(name, submission, result.seconds, result.backend)
-
-
-def run_ladder(workdir: Path, timeout_s: float = 120) -> dict[str, BaselineRun]:
-    """Run every baseline in one sandboxed process (scikit-learn imported once).
+def run_ladder(
+    workdir: Path, names: tuple[str, ...] = BASELINE_SCRIPTS, timeout_s: float = 120
+) -> dict[str, BaselineRun]:
+    """Run the `names` baselines (default: all three) in one sandboxed process, so that
+    scikit-learn is imported once. One name runs that baseline as a solver is run: alone,
+    in a fresh process.
 
     Each run's `seconds` is its own fit and predict inside that process; the first
     baseline that needs scikit-learn also carries the import.
     """
-    for name in BASELINES:
+    unknown = sorted(set(names) - set(BASELINE_SCRIPTS))
+    if unknown or not names:
+        raise ValueError(f"unknown baselines {unknown} (known: {', '.join(BASELINE_SCRIPTS)})")
+    for name in BASELINE_SCRIPTS:  # stale files must not pass for this run's output
         (workdir / f"submission_{name}.csv").unlink(missing_ok=True)
     (workdir / "ladder.json").unlink(missing_ok=True)
-    result = _run_script("ladder.py", "ladder", workdir, timeout_s, check=False)
+    result = _run_script(["ladder.py", *names], workdir, timeout_s)
     try:
         report = json.loads((workdir / "ladder.json").read_text())
     except (OSError, ValueError):
         raise BaselineFailed("ladder", f"no readable ladder.json\n{result.stderr}") from None
     runs = {}
-    for name in BASELINES:
+    for name in names:
         entry = report.get(name, {})
         submission = workdir / f"submission_{name}.csv"
         if "error" in entry or not submission.is_file():
@@ -72,20 +67,17 @@ def run_ladder(workdir: Path, timeout_s: float = 120) -> dict[str, BaselineRun]:
     return runs
 
 
-def _run_script(
-    script: str, label: str, workdir: Path, timeout_s: float, check: bool = True
-) -> SandboxResult:
+def _run_script(args: list[str], workdir: Path, timeout_s: float) -> SandboxResult:
+    """Run `SCRIPTS_DIR/args[0]` with the rest as arguments; its exit code is the caller's."""
     result = run_sandboxed(
-        [PYTHON, str(SCRIPTS_DIR / script)],
+        [PYTHON, str(SCRIPTS_DIR / args[0]), *args[1:]],
         workdir=workdir,
         timeout_s=timeout_s,
         readonly_dirs=(SCRIPTS_DIR,),
     )
-    stderr = result.stderr[-STDERR_TAIL_CHARS:]
     if result.timed_out:
-        raise BaselineFailed(label, f"timed out after {timeout_s:g} s\n{stderr}")
-    if check and result.returncode != 0:
-        raise BaselineFailed(label, f"exit code {result.returncode}\n{stderr}")
+        tail = result.stderr[-STDERR_TAIL_CHARS:]
+        raise BaselineFailed("ladder", f"timed out after {timeout_s:g} s\n{tail}")
     return result
 
 

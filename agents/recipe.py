@@ -1,8 +1,9 @@
 """The recipe: everything synthesis needs to build a task's data, and nothing more.
 
-Every provider (offline or LLM) produces this one type; synthesis executes it. The recipe
-holds the hidden generative rule, so it is stored in the bundle manifest, never under
-`prepared/public/`.
+Every provider (offline or LLM) produces this one type; synthesis executes it. It lives with
+its producers, the agents, so that synthesis imports the agents' layer, never the reverse.
+The recipe holds the hidden generative rule, so it is stored in the bundle manifest, never
+under `prepared/public/`.
 """
 
 from __future__ import annotations
