@@ -1,10 +1,13 @@
-"""Task DNA (what a seed competition is, structurally) and the mutation plan made from it."""
+"""Task DNA (what a seed competition is, structurally), read from its card, and the mutation
+plan made from it."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict, Field
 from sandforge.agents.recipe import NoiseSpec, RuleFamily
-from sandforge.seeds.card import Quirk
+from sandforge.seeds.card import Quirk, SeedCard
 from sandforge.validators.metrics import TaskType
 
 
@@ -48,3 +51,22 @@ class MutationPlan(BaseModel):
     def distinct_key(self) -> tuple[str, str, str]:
         """Same key as `Recipe.distinct_key`: domain, targets, rule family."""
         return (self.domain, "+".join(self.target_names), self.rule_family)
+
+
+class CardDnaExtractor:
+    """Every provider's extractor: the card declares its structure, nothing to judge."""
+
+    def extract(self, card: SeedCard) -> TaskDNA:
+        classes = [t.n_classes for t in card.targets if t.n_classes]
+        return TaskDNA(
+            seed_id=card.id,
+            task_type=card.task_type,
+            metric=card.metric,
+            n_features=len(card.features),
+            feature_kinds=dict(sorted(Counter(f.type for f in card.features).items())),
+            n_targets=len(card.targets),
+            n_classes=max(classes) if classes else None,
+            max_missing_rate=max(f.missing_rate for f in card.features),
+            quirks=list(card.quirks),
+            summary=card.summary,
+        )

@@ -15,17 +15,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from sandforge.agents.dna import CardDnaExtractor
 from sandforge.agents.llm.cost import UnknownPriceError, price_for
 from sandforge.agents.llm.designer import LlmDesigner
 from sandforge.agents.llm.reviewer import LlmReviewer
 from sandforge.agents.llm.strategist import LlmStrategist
 from sandforge.agents.llm.writer import LlmWriter
 from sandforge.agents.offline.designer import OfflineDesigner
-from sandforge.agents.offline.extractor import CardDnaExtractor
-from sandforge.agents.offline.reviewer import OfflineReviewer
 from sandforge.agents.offline.strategist import OfflineStrategist
 from sandforge.agents.offline.writer import OfflineWriter
 from sandforge.agents.roles import Provider
+from sandforge.agents.structural_review import StructuralReviewer
 
 if TYPE_CHECKING:
     import httpx2
@@ -62,7 +62,7 @@ def get_provider(
             strategist=OfflineStrategist(),
             designer=OfflineDesigner(),
             writer=OfflineWriter(),
-            reviewer=OfflineReviewer(),
+            reviewer=StructuralReviewer(),
         )
     chat = _chat(name, model, http_client)
     return Provider(

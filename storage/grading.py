@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sandforge.storage.bundle import BundleError, verify_bundle
-from sandforge.storage.ladder import (
+from sandforge.storage.leaderboard import (
     leaderboard,
     mlebench_medals,
     position_score,

@@ -39,13 +39,11 @@ def test_load_domains_is_cached() -> None:
 
 def test_domains_are_varied() -> None:
     assert len({d.entity for d in DOMAINS.values()}) == len(DOMAINS)
-    assert len({d.id_prefix for d in DOMAINS.values()}) == len(DOMAINS)
     assert len({d.context for d in DOMAINS.values()}) == len(DOMAINS)
 
 
 @pytest.mark.parametrize("domain", DOMAINS.values(), ids=list(DOMAINS))
 def test_domain_meets_minimums(domain: Domain) -> None:
-    assert re.fullmatch(r"[A-Z]{2,3}", domain.id_prefix)
     kinds = [f.kind for f in domain.features]
     assert len(kinds) >= 16
     assert sum(k in ("numeric", "integer") for k in kinds) >= 8

@@ -9,7 +9,7 @@ import pytest
 from bundle_factory import REGRESSION, make_task
 from sandforge.storage.bundle import BundleError
 from sandforge.storage.grading import grade
-from sandforge.storage.ladder import leaderboard, mlebench_medals, sandmle_reward
+from sandforge.storage.leaderboard import leaderboard, mlebench_medals, sandmle_reward
 from sandforge.storage.local import LocalStore
 
 from sandforge.cli import EXIT_FAILED, EXIT_OK, main

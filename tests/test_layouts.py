@@ -342,7 +342,7 @@ def test_synthesized_leaderboards_reproduce_any_accepted_ladder(seed: int) -> No
     """Random strictly ordered thresholds, either direction, with or without baselines."""
     import random
 
-    from sandforge.storage.ladder import leaderboard
+    from sandforge.storage.leaderboard import leaderboard
 
     rng = random.Random(seed)
     lower = seed % 2 == 0

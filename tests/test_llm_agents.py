@@ -13,14 +13,13 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from sandforge.agents.dna import MutationPlan, TaskDNA
+from sandforge.agents.dna import CardDnaExtractor, MutationPlan, TaskDNA
 from sandforge.agents.llm import cost
-from sandforge.agents.llm.designer import Design, design_problems
+from sandforge.agents.llm.designer import DesignAnswer, design_problems
 from sandforge.agents.llm.prompts import load_prompt
 from sandforge.agents.llm.replay import load_cassette, replay_client, replayed_provider
 from sandforge.agents.llm.strategist import plan_problems
 from sandforge.agents.llm.writer import public_facts
-from sandforge.agents.offline.extractor import CardDnaExtractor
 from sandforge.agents.providers import ProviderError, get_provider
 from sandforge.agents.recipe import Recipe
 from sandforge.seeds.registry import load_all
@@ -193,7 +192,7 @@ def test_strategist_refuses_a_plan_the_batch_already_took() -> None:
 
 def test_designer_problems_name_what_to_fix() -> None:
     plan = MutationPlan.model_validate(recorded_answer("anthropic_task", "submit_plan"))
-    design = Design.model_validate(recorded_answer("anthropic_task", "submit_design"))
+    design = DesignAnswer.model_validate(recorded_answer("anthropic_task", "submit_design"))
     assert design_problems(design, plan) == []
     fewer = plan.model_copy(update={"n_signal": 5, "target_names": ["kiln_failed"]})
     problems = design_problems(design, fewer)

@@ -22,10 +22,10 @@ if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
     from sandforge.agents.llm.chat import Chat
 
 
-class Design(BaseModel):
+class DesignAnswer(BaseModel):
     """The designer's answer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", title="Design")  # the schema title the model sees
 
     title: str = Field(min_length=3, max_length=80)
     entity: str = Field(pattern=r"^[a-z][a-z0-9 -]*$", max_length=40)
@@ -35,13 +35,13 @@ class Design(BaseModel):
     shift_feature: str | None = None
 
 
-def _numeric_signal(design: Design) -> set[str]:
+def _numeric_signal(design: DesignAnswer) -> set[str]:
     return {
         f.name for f in design.features if f.role == "signal" and f.kind in ("numeric", "integer")
     }
 
 
-def design_problems(design: Design, plan: MutationPlan) -> list[str]:
+def design_problems(design: DesignAnswer, plan: MutationPlan) -> list[str]:
     """What the Recipe model does not check but synthesis or the plan need."""
     problems = []
     names = [t.name for t in design.targets]
@@ -91,16 +91,16 @@ class LlmDesigner:
     def design(self, dna: TaskDNA, plan: MutationPlan, rng_seed: int) -> Recipe:
         payload = {"plan": plan.model_dump(mode="json"), "seed_features": dna.feature_kinds}
 
-        def finish(design: Design) -> Recipe:
+        def finish(design: DesignAnswer) -> Recipe:
             problems = design_problems(design, plan)
             if problems:
                 raise ValueError("\n".join(problems))
             return _recipe(design, dna, plan, rng_seed)
 
-        return self.chat.ask(load_prompt("designer"), payload, Design, finish)
+        return self.chat.ask(load_prompt("designer"), payload, DesignAnswer, finish)
 
 
-def _recipe(design: Design, dna: TaskDNA, plan: MutationPlan, rng_seed: int) -> Recipe:
+def _recipe(design: DesignAnswer, dna: TaskDNA, plan: MutationPlan, rng_seed: int) -> Recipe:
     # Column order reaches train.csv: shuffle it, so it cannot give roles away.
     order = np.random.default_rng([rng_seed, 2]).permutation(len(design.features))
     shift = design.shift_feature if plan.noise.shift > 0 else None

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sandforge.agents.llm.prompts import load_prompt
-from sandforge.agents.offline.reviewer import OfflineReviewer
 from sandforge.agents.recipe import Recipe
 from sandforge.agents.roles import Verdict
+from sandforge.agents.structural_review import StructuralReviewer
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
     from sandforge.agents.llm.chat import Chat
@@ -20,10 +20,10 @@ if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
 FLAGS = ("leaks_rule", "trivial", "unrealistic", "metric_unfit")
 
 
-class Review(BaseModel):
+class ReviewAnswer(BaseModel):
     """The reviewer's answer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", title="Review")  # the schema title the model sees
 
     leaks_rule: bool
     trivial: bool
@@ -32,7 +32,7 @@ class Review(BaseModel):
     reason: str = Field(default="", max_length=600)
 
     @model_validator(mode="after")
-    def _explained(self) -> Review:
+    def _explained(self) -> ReviewAnswer:
         if any(getattr(self, flag) for flag in FLAGS) and not self.reason.strip():
             raise ValueError("reason: say what is wrong and where")
         return self
@@ -49,11 +49,11 @@ class LlmReviewer:
         self.chat = chat
 
     def review(self, recipe: Recipe, description: str) -> Verdict:
-        structural = OfflineReviewer().review(recipe, description)
+        structural = StructuralReviewer().review(recipe, description)
         if not structural.accepted:
             return structural
         payload = {
             "recipe": recipe.model_dump(mode="json", exclude={"task_id", "rng_seed"}),
             "description": description,
         }
-        return self.chat.ask(load_prompt("reviewer"), payload, Review, Review.verdict)
+        return self.chat.ask(load_prompt("reviewer"), payload, ReviewAnswer, ReviewAnswer.verdict)

@@ -1,8 +1,8 @@
 """LLM writer: description.md from the recipe's public facts only.
 
 The model never sees feature roles, the rule or the noise settings, so it cannot leak them;
-its text must also pass the offline reviewer's structural checks (leak words, length, every
-submission column named) before it is accepted, else it is sent back for repair.
+its text must also pass the structural review (leak words, length, every submission column
+named) before it is accepted, else it is sent back for repair.
 """
 
 from __future__ import annotations
@@ -11,19 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sandforge.agents.llm.prompts import load_prompt
-from sandforge.agents.offline.reviewer import MAX_DESCRIPTION_CHARS, OfflineReviewer
 from sandforge.agents.offline.writer import METRIC_TEXT, SUBMISSION_TEXT, notes
 from sandforge.agents.recipe import Recipe
+from sandforge.agents.structural_review import MAX_DESCRIPTION_CHARS, StructuralReviewer
 from sandforge.validators.metrics import metric_info
 
 if TYPE_CHECKING:  # the SDKs import slowly; only LLM runs need them
     from sandforge.agents.llm.chat import Chat
 
 
-class Description(BaseModel):
+class DescriptionAnswer(BaseModel):
     """The writer's answer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", title="Description"
+    )  # the schema title the model sees
 
     markdown: str = Field(min_length=200, max_length=MAX_DESCRIPTION_CHARS)
 
@@ -68,11 +70,11 @@ class LlmWriter:
         self.chat = chat
 
     def write(self, recipe: Recipe) -> str:
-        def finish(answer: Description) -> str:
+        def finish(answer: DescriptionAnswer) -> str:
             text = answer.markdown.strip() + "\n"
-            verdict = OfflineReviewer().review(recipe, text)
+            verdict = StructuralReviewer().review(recipe, text)
             if not verdict.accepted:
                 raise ValueError(verdict.reason)
             return text
 
-        return self.chat.ask(load_prompt("writer"), public_facts(recipe), Description, finish)
+        return self.chat.ask(load_prompt("writer"), public_facts(recipe), DescriptionAnswer, finish)

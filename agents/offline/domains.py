@@ -193,7 +193,6 @@ class Domain(_Frozen):
     title: str = Field(min_length=3, max_length=80)
     entity: Phrase  # what one row is, e.g. "hive"
     entity_plural: Phrase
-    id_prefix: str = Field(pattern=r"^[A-Z]{2,3}$")
     context: str = Field(min_length=20, max_length=300)
     features: list[DomainFeature] = Field(min_length=16)
     targets: DomainTargets

@@ -9,7 +9,7 @@ The raw zip holds the final split (MLE-bench would download it from Kaggle; thes
 no Kaggle page), prepare.py copies it into prepared/, and checksums.yaml lists the zip's MD5
 and the top-level data files' as MLE-bench computes them. The agent-visible folder gets the
 data and description.md but not evaluator.py: MLE-bench grades with grade.py. leaderboard.csv
-is synthesized from the baseline ladder (storage/ladder.py).
+is synthesized from the baseline ladder (storage/leaderboard.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import zipfile
 from typing import Any
 
 import yaml
-from sandforge.storage.ladder import leaderboard
 from sandforge.storage.layouts.base import Layout, agent_split, template
+from sandforge.storage.leaderboard import leaderboard
 
 from sandforge.bundle_files import PUBLIC
 

@@ -6,7 +6,7 @@
     prepared/<id>/data/private/ test_answer.csv public_leaderboard.csv private_leaderboard.csv
     prepared/<id>/raw/          the final split, for utils/prepare.py
 
-Both leaderboards are the synthesized baseline ladder (storage/ladder.py; there is one test
+Both leaderboards are the synthesized baseline ladder (storage/leaderboard.py; there is one test
 set, so public and private are the same board), columns `rank,score`. metric.py scores with
 the bundle's own evaluator.py.
 """
@@ -17,8 +17,8 @@ import csv
 import io
 from typing import Any
 
-from sandforge.storage.ladder import leaderboard
 from sandforge.storage.layouts.base import Layout, agent_split, template
+from sandforge.storage.leaderboard import leaderboard
 
 from sandforge.bundle_files import PUBLIC
 

@@ -1,4 +1,8 @@
-"""Offline reviewer: structural checks that a description is usable and leaks nothing."""
+"""Structural review: a description is usable and leaks nothing of how the data was made.
+
+Every provider runs it: it is the offline provider's whole reviewer, and the LLM writer and
+reviewer run it before (or instead of) asking the model.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ LEAK_STEMS = (
 LEAK_PATTERN = r"\b(?:" + "|".join(map(re.escape, LEAK_STEMS)) + r")\w*"
 
 
-class OfflineReviewer:
+class StructuralReviewer:
     def review(self, recipe: Recipe, description: str) -> Verdict:
         # Column meanings come from the vetted domain library; judge the prose around them.
         lowered = "\n".join(

@@ -1,5 +1,6 @@
-"""Our four thresholds in each consumer's terms (CONTRACTS.md): the leaderboard MLE-bench and
-MLE-Dojo rank against, MLE-bench's medals, SandMLE's milestone reward, MLE-Dojo's HumanRank.
+"""The synthesized leaderboard, and our four thresholds in each consumer's terms (CONTRACTS.md):
+the board MLE-bench and MLE-Dojo rank against, MLE-bench's medals, SandMLE's milestone reward,
+MLE-Dojo's HumanRank.
 
 MLE-bench derives medals from a leaderboard of N teams. With N = 10 (< 100) its rules read
 gold = score at rank int(0.1 N) = 1, silver = rank int(0.2 N) = 2, bronze = rank int(0.4 N) = 4
@@ -18,7 +19,9 @@ from typing import Any
 
 from sandforge.storage.bundle import BundleError
 
-TIERS = ("gold", "silver", "bronze", "median")
+from sandforge.tiers import TIERS
+
+BEST_FIRST = tuple(reversed(TIERS))
 TEAMS = 10
 
 
@@ -29,8 +32,8 @@ def thresholds_of(manifest: dict[str, Any]) -> tuple[dict[str, float], bool]:
     where = f"{manifest.get('task_id')}@{manifest.get('version')}"
     if set(TIERS) - set(thresholds) or not isinstance(lower, bool):
         raise BundleError(f"{where}: manifest lacks the four thresholds or is_lower_better")
-    values = {tier: float(thresholds[tier]) for tier in TIERS}
-    ladder = [values[tier] for tier in TIERS]
+    values = {tier: float(thresholds[tier]) for tier in BEST_FIRST}
+    ladder = [values[tier] for tier in BEST_FIRST]
     ordered = all(_better(a, b, lower) for a, b in itertools.pairwise(ladder))
     if not all(map(math.isfinite, ladder)) or not ordered:
         raise BundleError(f"{where}: thresholds are not finite and strictly ordered: {values}")
