@@ -10,6 +10,8 @@ used only in annotations is still a dependency a reader must follow, and a TYPE_
 circle turns into a real one the day the name is needed at run time. One exception: the core's
 `Candidate` carries every layer's results, so core modules may name layer types under
 TYPE_CHECKING (annotations only, never at run time). Those imports still count for circles.
+Imports by string (importlib, as in storage/__init__'s lazy API) are not seen: keep them
+inside one layer.
 
 Top-level modules of `sandforge/` that are not core sit in the flows layer (plain modules the
 flows call: scheduling, reports); `sandforge/cli.py` and `sandforge/commands/` are the CLI.
