@@ -10,8 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sandforge.seeds.yaml_files import parse_model, read_text
 from sandforge.validators.metrics import (
     GENERATABLE_TASK_TYPES,
     TaskType,
@@ -138,37 +138,12 @@ class SeedCardError(ValueError):
     """A card that cannot be used; the message names file, field and problem."""
 
 
-def _describe(error: ValidationError, path: Path) -> str:
-    lines = []
-    for e in error.errors():
-        message = e["msg"].removeprefix("Value error, ")
-        if e["loc"]:
-            field = ".".join(str(p) for p in e["loc"])
-        else:  # model-level checks prefix their message with the field they concern
-            field, _, message = message.partition(": ")
-        lines.append(f"{path}: field {field!r}: {message}")
-    return "\n".join(lines)
-
-
 def parse_card(text: str, path: Path) -> SeedCard:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SeedCardError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise SeedCardError(f"{path}: a seed card must be a YAML mapping")
-    try:
-        card = SeedCard.model_validate(data)
-    except ValidationError as exc:
-        raise SeedCardError(_describe(exc, path)) from None
+    card = parse_model(text, path, SeedCard, SeedCardError, "a seed card")
     if path.suffix in (".yaml", ".yml") and path.stem != card.id:
         raise SeedCardError(f"{path}: field 'id': {card.id!r} must equal the file name")
     return card
 
 
 def load_card(path: Path) -> SeedCard:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SeedCardError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_card(text, path)
+    return parse_card(read_text(path, SeedCardError), path)

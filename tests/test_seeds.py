@@ -271,7 +271,7 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("multilabel-one-target", _multilabel_one_target, "targets", "needs >= 2 targets"),
     ("submission-no-id", _submission_without_id, "submission.columns", "'PassengerId'"),
     ("extra-field", lambda d: d.update(colour="red"), "colour", "Extra inputs"),
-    ("missing-rate-one", _missing_rate_one, "features.0.missing_rate", "less than 1"),
+    ("missing-rate-one", _missing_rate_one, "features.HomePlanet.missing_rate", "less than 1"),
 ]
 
 

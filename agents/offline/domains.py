@@ -10,13 +10,12 @@ the file and the field, because a silently skipped domain would just shrink task
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sandforge.agents.recipe import IDENTIFIER, FeatureColumn, TargetColumn
+from sandforge.seeds.yaml_files import parse_model, read_text
 from sandforge.validators.metrics import TaskType
 
 DOMAINS_DIR = Path(__file__).parent / "domains"
@@ -248,61 +247,15 @@ class Domain(_Frozen):
         return [[x.column() for x in group] for group in groups]
 
 
-_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*): (.*)$", re.DOTALL)
-
-
-def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
-    """Dotted path, with list indexes replaced by the entry's name where it has one."""
-    parts, node = [], data
-    for key in loc:
-        child = None
-        if isinstance(node, dict):
-            child = node.get(key)
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-            child = node[key]
-            name = child.get("name") if isinstance(child, dict) else None
-            if isinstance(name, str) and name:
-                key = name
-        parts.append(str(key))
-        node = child
-    return ".".join(parts)
-
-
-def _describe(error: ValidationError, path: Path, data: Any) -> str:
-    lines = []
-    for e in error.errors():
-        message = e["msg"].removeprefix("Value error, ")
-        field = _field_path(e["loc"], data)
-        match = _FIELD_PREFIX.match(message)
-        if e["type"] == "value_error" and match:  # model checks prefix the field they concern
-            field = ".".join(p for p in (field, match[1]) if p)
-            message = match[2]
-        lines.append(f"{path}: field {field!r}: {message}")
-    return "\n".join(lines)
-
-
 def parse_domain(text: str, path: Path) -> Domain:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DomainError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise DomainError(f"{path}: a domain file must be a YAML mapping")
-    try:
-        domain = Domain.model_validate(data)
-    except ValidationError as exc:
-        raise DomainError(_describe(exc, path, data)) from None
+    domain = parse_model(text, path, Domain, DomainError, "a domain file")
     if path.stem != domain.name:
         raise DomainError(f"{path}: field 'name': {domain.name!r} must equal the file name")
     return domain
 
 
 def load_domain(path: Path) -> Domain:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DomainError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_domain(text, path)
+    return parse_domain(read_text(path, DomainError), path)
 
 
 @functools.cache
