@@ -4,7 +4,7 @@ A store holds `<task_id>/<version>/manifest.json` plus the files the manifest li
 root that is a local folder (LocalStore) or a bucket and prefix (S3Store). A version is
 visible only once its manifest.json exists, and a version never changes once visible.
 
-    store = open_store("bundles/")          # storage.backends; or "file:///abs/path", "s3://..."
+    store = open_store("bundles/")   # storage/backends.py; or "file:///abs/path", "s3://bucket/x"
     version, created = store.publish(manifest, files)
     for task_id, version in store.latest_versions():
         manifest = store.read_manifest(task_id, version)
