@@ -11,11 +11,11 @@ import logging
 import os
 import sys
 
-from sandforge.commands import bundles, generate, seeds, server, storage
+from sandforge.commands import bundles, generate, keys, seeds, server, storage
 from sandforge.commands.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "build_parser", "main"]
-COMMAND_GROUPS = (seeds, generate, bundles, server, storage)
+COMMAND_GROUPS = (seeds, generate, bundles, server, storage, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,11 @@
 """Bundle stores, the catalog, and pulling bundles for trainers.
 
-    from sandforge.storage import open_store, query_catalog, select, pull
+    from sandforge.storage import Trust, open_store, query_catalog, select, pull
     store = open_store("s3://sandforge/bundles")         # or a local folder
     rows = query_catalog(store, "metric = 'rmse' AND is_latest")
     result = pull(store, select(store, where="task_type = 'binary'"), "data/", layout="sandmle")
+    # only bundles signed by a trusted key: Trust.default() ($SANDFORGE_TRUSTED_KEYS and the
+    # local key) unless pull(..., trust=Trust.default(["ed25519:..."], allow_unsigned=...))
 
 Names are imported on first use, so `import storage.bundle` stays cheap.
 """
@@ -26,6 +28,11 @@ _API = {
     "PullResult": "sandforge.storage.pulling",
     "PullError": "sandforge.storage.pulling",
     "SelectionError": "sandforge.storage.pulling",
+    "Trust": "sandforge.storage.signing",
+    "Signer": "sandforge.storage.signing",
+    "SignatureError": "sandforge.storage.signing",
+    "UnsignedBundleError": "sandforge.storage.signing",
+    "SigningKeyError": "sandforge.storage.signing",
 }
 _RENAMED = {"query_catalog": "query", "rebuild_catalog": "rebuild"}
 __all__ = sorted(_API)

@@ -4,8 +4,9 @@
     prepared/public/              what an agent sees: description, evaluator, data, sample
     prepared/private/answer.csv   ground truth, read by evaluator.py from outside public/
 
-The content hash covers everything but `version` and `created_at`, so regenerating a recipe
-reproduces it. Set SOURCE_DATE_EPOCH to make `created_at`, and so the whole bundle, identical.
+The content hash covers everything but `version`, `created_at` and `signature`, so
+regenerating a recipe reproduces it. Set SOURCE_DATE_EPOCH to make `created_at`, and so the
+whole bundle, identical. The signature (storage/signing.py) covers the whole manifest.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sandforge
 FORMAT = "sandforge-bundle/1"
 MANIFEST = "manifest.json"
 PUBLIC_FILES = ("description.md", "evaluator.py", "sample_submission.csv", "train.csv", "test.csv")
-UNHASHED_FIELDS = ("version", "created_at", "content_hash")
+UNHASHED_FIELDS = ("version", "created_at", "content_hash", "signature")
 
 
 class BundleError(ValueError):

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from sandforge.storage.bundle import BundleError, check_manifest
 from sandforge.storage.files import write_atomically
 from sandforge.storage.local import LocalStore
+from sandforge.storage.signing import Signer, default_signer, signer_of
 from sandforge.storage.store import Store, StoreError
 
 from sandforge.bundle_files import PRIVATE, PUBLIC
@@ -71,6 +72,7 @@ SCHEMA = pa.schema(
         ("sandforge_version", pa.string()),
         ("created_at", pa.timestamp("s", tz="UTC")),
         ("content_hash", pa.string()),
+        ("signer_key_id", pa.string()),  # whose valid signature the manifest carries; NULL: none
     ]
 )
 # One row per (task_id, version); is_latest marks each task's newest version.
@@ -127,6 +129,7 @@ def catalog_row(manifest: dict[str, Any]) -> dict[str, Any]:
         "sandforge_version": manifest.get("sandforge_version"),
         "created_at": dt.datetime.fromisoformat(manifest["created_at"]),
         "content_hash": manifest["content_hash"],
+        "signer_key_id": signer_of(manifest),
     }
 
 
@@ -141,13 +144,28 @@ def add_to_catalog(store: Store, manifest: dict[str, Any]) -> None:
 
 
 def publish_and_catalog(
-    store: Store, manifest: dict[str, Any], files: dict[str, bytes]
+    store: Store, manifest: dict[str, Any], files: dict[str, bytes], signer: Signer | None = None
 ) -> tuple[int, bool]:
-    """`store.publish`, then the catalog row. The row is written even when the content was
-    already stored, so publishing again heals a row lost to a crash between the two steps."""
-    version, created = store.publish(manifest, files)
-    add_to_catalog(store, {**manifest, "version": version})
-    return version, created
+    """`store.publish`, then the catalog row; see `publish_signed`."""
+    stored, created = publish_signed(store, manifest, files, signer)
+    return stored["version"], created
+
+
+def publish_signed(
+    store: Store, manifest: dict[str, Any], files: dict[str, bytes], signer: Signer | None = None
+) -> tuple[dict[str, Any], bool]:
+    """`store.publish` signed by `signer` (default: the local key), then the catalog row;
+    returns (the stored manifest, created). The row is written even when the content was
+    already stored, so publishing again heals a row lost to a crash between the two steps;
+    it then describes the manifest that is stored (its signer, its created_at)."""
+    signer = signer or default_signer()
+    version, created = store.publish(manifest, files, signer=signer)
+    if created:  # Ed25519 is deterministic: the same signature the store just wrote
+        stored = signer.sign({**manifest, "version": version})
+    else:
+        stored = store.read_manifest(manifest["task_id"], version)
+    add_to_catalog(store, stored)
+    return stored, created
 
 
 def parquet_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
@@ -212,7 +230,7 @@ def _checked_row(store: Store, task_id: str, version: int) -> dict[str, Any] | s
         check_manifest(manifest)
         if (manifest.get("task_id"), manifest.get("version")) != (task_id, version):
             raise BundleError("manifest.json belongs to another bundle")
-        return catalog_row(manifest)
+        return catalog_row(manifest)  # a signature that does not verify: SignatureError
     except StoreError:
         raise
     except (BundleError, KeyError, ValueError) as exc:
@@ -225,7 +243,12 @@ def _read_rows(store: Store, name: str) -> list[dict[str, Any]]:
 
 
 def _rows(data: bytes) -> list[dict[str, Any]]:
-    return pq.read_table(io.BytesIO(data)).cast(SCHEMA).to_pylist()
+    """Rows in SCHEMA; columns a file written by an older sandforge lacks are NULL."""
+    table = pq.read_table(io.BytesIO(data))
+    for column in SCHEMA:
+        if column.name not in table.column_names:
+            table = table.append_column(column.name, pa.nulls(len(table), column.type))
+    return table.select(SCHEMA.names).cast(SCHEMA).to_pylist()
 
 
 def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -283,15 +306,14 @@ def _connect(files: list[Path]) -> Any:
     import duckdb
 
     connection = duckdb.connect(":memory:")
-    if files:
+    connection.register("empty", SCHEMA.empty_table())
+    connection.execute("CREATE TABLE raw AS SELECT * FROM empty")
+    connection.unregister("empty")
+    if files:  # by name: files from an older sandforge lack newer columns, which stay NULL
         connection.execute(
-            "CREATE TABLE raw AS SELECT * FROM read_parquet($files)",
+            "INSERT INTO raw BY NAME SELECT * FROM read_parquet($files, union_by_name = true)",
             {"files": [str(path) for path in files]},
         )
-    else:
-        connection.register("empty", SCHEMA.empty_table())
-        connection.execute("CREATE TABLE raw AS SELECT * FROM empty")
-        connection.unregister("empty")
     connection.execute(VIEW)
     connection.execute("DROP TABLE raw")
     connection.execute("SET enable_external_access = false")

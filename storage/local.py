@@ -17,6 +17,7 @@ from typing import Any
 
 from sandforge.storage.bundle import MANIFEST, canonical_json, read_manifest, safe_task_id
 from sandforge.storage.files import write_atomically
+from sandforge.storage.signing import Signer, default_signer
 from sandforge.storage.store import safe_bundle_path, safe_object_name
 
 
@@ -43,9 +44,13 @@ class LocalStore:
     def location(self, task_id: str, version: int) -> str:
         return str(self.bundle_path(task_id, version))
 
-    def publish(self, manifest: dict[str, Any], files: dict[str, bytes]) -> tuple[int, bool]:
-        """Publish a bundle; returns (version, created). Same content again is a no-op."""
+    def publish(
+        self, manifest: dict[str, Any], files: dict[str, bytes], *, signer: Signer | None = None
+    ) -> tuple[int, bool]:
+        """Publish a bundle, signed; returns (version, created). Same content again is a
+        no-op."""
         task_id = safe_task_id(manifest["task_id"])
+        signer = signer or default_signer()  # a missing key fails before anything is written
         for version in self.versions(task_id):
             if (
                 read_manifest(self.bundle_path(task_id, version))["content_hash"]
@@ -61,7 +66,8 @@ class LocalStore:
                 target = staging / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            (staging / MANIFEST).write_bytes(canonical_json({**manifest, "version": version}))
+            stored = signer.sign({**manifest, "version": version})
+            (staging / MANIFEST).write_bytes(canonical_json(stored))
             os.rename(staging, final)  # readers see all of it or nothing
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -4,8 +4,10 @@
     store = open_store("s3://sandforge/bundles")
     result = pull(store, select(store, where="metric = 'rmse'"), "data/", layout="sandmle")
 
-1. every selected manifest is fetched (in parallel) and checked: format, content hash, and
-   that it is the bundle asked for;
+1. every selected manifest is fetched (in parallel) and checked: format, content hash, that
+   it is the bundle asked for, and its signature against the trusted keys (`trust`, default
+   signing.Trust.default(): $SANDFORGE_TRUSTED_KEYS and the local key); unsigned bundles
+   pass only with Trust(allow_unsigned=True);
 2. bundles already complete in the output (layouts.base: marker or, for `native`, the
    manifest) are skipped;
 3. all files of the others are downloaded by a thread pool and each sha256 is checked against
@@ -31,6 +33,7 @@ from sandforge.storage.backends import open_store
 from sandforge.storage.bundle import BundleError, check_manifest, safe_task_id, sha256
 from sandforge.storage.layouts import Layout, get_layout
 from sandforge.storage.layouts.base import sweep_abandoned
+from sandforge.storage.signing import SignatureError, Trust, resolve
 from sandforge.storage.store import Store, StoreError
 
 WORKERS = 16
@@ -135,9 +138,11 @@ def pull(
     layout: str | Layout = "native",
     workers: int = WORKERS,
     progress: Progress | None = None,
+    trust: Trust | None = None,
 ) -> PullResult:
     """Download, verify and lay out `refs` under `out`; see the module docstring."""
     store = open_store(store) if isinstance(store, str) else store
+    trust = resolve(trust)
     shape = get_layout(layout) if isinstance(layout, str) else layout
     out = Path(out)
     result = PullResult(shape.name, out)
@@ -145,7 +150,7 @@ def pull(
     if out.is_dir():
         sweep_abandoned(out)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        manifests = _manifests(store, sorted(set(refs)), pool, result)
+        manifests = _manifests(store, sorted(set(refs)), pool, result, trust)
         complete = pool.map(lambda m: shape.is_complete(out, m), manifests.values())
         todo = {}
         for (ref, manifest), done in zip(manifests.items(), complete, strict=True):
@@ -167,9 +172,9 @@ def pull(
 
 
 def _manifests(
-    store: Store, refs: list[BundleRef], pool: ThreadPoolExecutor, result: PullResult
+    store: Store, refs: list[BundleRef], pool: ThreadPoolExecutor, result: PullResult, trust: Trust
 ) -> dict[BundleRef, dict[str, Any]]:
-    futures = {pool.submit(_checked_manifest, store, ref): ref for ref in refs}
+    futures = {pool.submit(_checked_manifest, store, ref, trust): ref for ref in refs}
     manifests = {}
     for future in as_completed(futures):
         ref = futures[future]
@@ -182,14 +187,18 @@ def _manifests(
     return manifests
 
 
-def _checked_manifest(store: Store, ref: BundleRef) -> dict[str, Any]:
+def _checked_manifest(store: Store, ref: BundleRef, trust: Trust) -> dict[str, Any]:
+    where = store.location(ref.task_id, ref.version)
     manifest = store.read_manifest(ref.task_id, ref.version)
     try:
         check_manifest(manifest)
+        trust.check(manifest)
+    except SignatureError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
     except BundleError as exc:
-        raise BundleError(f"{store.location(ref.task_id, ref.version)}: {exc}") from None
+        raise BundleError(f"{where}: {exc}") from None
     if (manifest.get("task_id"), manifest.get("version")) != (ref.task_id, ref.version):
-        raise BundleError(f"{store.location(ref.task_id, ref.version)}: manifest is another's")
+        raise BundleError(f"{where}: manifest is another's")
     return manifest
 
 

@@ -42,6 +42,7 @@ from sandforge.storage.bundle import (
     safe_task_id,
     sha256,
 )
+from sandforge.storage.signing import Signer, default_signer
 from sandforge.storage.store import StoreError, safe_bundle_path, safe_object_name
 
 CLAIM = ".claim"
@@ -217,16 +218,20 @@ class S3Store:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish(self, manifest: dict[str, Any], files: dict[str, bytes]) -> tuple[int, bool]:
-        """Publish a bundle; returns (version, created). Same content again is a no-op."""
+    def publish(
+        self, manifest: dict[str, Any], files: dict[str, bytes], *, signer: Signer | None = None
+    ) -> tuple[int, bool]:
+        """Publish a bundle, signed; returns (version, created). Same content again is a
+        no-op."""
         task_id = safe_task_id(manifest["task_id"])
+        signer = signer or default_signer()  # a missing key fails before anything is written
         _check_consistent(manifest, files)
         version, complete = self._claim(task_id, manifest["content_hash"])
         if complete:
             self._update_alias(task_id)  # heals an alias a crash left behind
             return version, False
         self._upload(task_id, version, files)
-        created = self._commit(task_id, version, manifest)
+        created = self._commit(task_id, version, signer.sign({**manifest, "version": version}))
         self._update_alias(task_id)
         return version, created
 
@@ -256,9 +261,9 @@ class S3Store:
             self._put(self._key(task_id, version, path), data)
 
     def _commit(self, task_id: str, version: int, manifest: dict[str, Any]) -> bool:
-        """Create manifest.json create-only; False if a concurrent publisher of the same
-        content made it first."""
-        body = canonical_json({**manifest, "version": version})
+        """Create manifest.json (signed, with its version) create-only; False if a concurrent
+        publisher of the same content made it first."""
+        body = canonical_json(manifest)
         key = self._key(task_id, version, MANIFEST)
         if self._put(key, body, create_only=True, content_type="application/json"):
             self._hashes[(task_id, version)] = manifest["content_hash"]

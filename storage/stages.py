@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sandforge.agents.llm.cost import manifest_record
 from sandforge.storage.bundle import build_manifest
-from sandforge.storage.catalog import publish_and_catalog
+from sandforge.storage.catalog import publish_signed
+from sandforge.storage.signing import Signer
 from sandforge.storage.store import Store
 from sandforge.validators.evaluator import evaluator_config, render_evaluator
 
@@ -26,19 +27,22 @@ class Package(Stage):
 
 
 class Publish(Stage):
-    """Publish the bundle and its catalog row (the row again if the bundle already exists)."""
+    """Publish the bundle, signed, and its catalog row (the row again if the bundle already
+    exists). The key is `signer`, else the local one (storage.signing.default_signer),
+    created on first use."""
 
     name = "publish"
     retries = 2
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, signer: Signer | None = None):
         self.store = store
+        self.signer = signer
 
     def run(self, candidate: Candidate) -> None:
         manifest = manifest_for(candidate)
-        version, _ = publish_and_catalog(self.store, manifest, candidate.files)
-        candidate.bundle_path = self.store.location(manifest["task_id"], version)
-        candidate.manifest = {**manifest, "version": version}
+        stored, _ = publish_signed(self.store, manifest, candidate.files, self.signer)
+        candidate.bundle_path = self.store.location(stored["task_id"], stored["version"])
+        candidate.manifest = stored
 
 
 def manifest_for(candidate: Candidate, llm: dict | None = None) -> dict:

@@ -13,6 +13,8 @@ visible only once its manifest.json exists, and a version never changes once vis
 Beside the bundles, a store keeps a few objects of its own under names whose first segment
 starts with "_" (`_catalog/...`, `_reports/...`); task ids start with a letter or digit, so the
 two never collide. Objects carry a tag that changes whenever they do, for compare-and-swap.
+
+Publishing signs each stored manifest (storage/signing.py); pulls check that signature.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import posixpath
 from typing import Any, Protocol, runtime_checkable
 
 from sandforge.storage.bundle import MANIFEST, BundleError
+from sandforge.storage.signing import Signer
 
 
 class StoreError(BundleError):
@@ -38,8 +41,11 @@ class Store(Protocol):
 
     def __str__(self) -> str: ...
 
-    def publish(self, manifest: dict[str, Any], files: dict[str, bytes]) -> tuple[int, bool]:
-        """Store a bundle as the next version: (version, created).
+    def publish(
+        self, manifest: dict[str, Any], files: dict[str, bytes], *, signer: Signer | None = None
+    ) -> tuple[int, bool]:
+        """Store a bundle as the next version: (version, created). The stored manifest, with
+        its version, is signed by `signer` (default: signing.default_signer()).
 
         Content already stored (same content hash) returns (its version, False).
         """

@@ -12,6 +12,19 @@ from sandforge.storage import s3_server
 TEST_BUCKET = "sandforge-test"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Bundles are signed on publish: the whole session (and the sandforge subprocesses it
+    starts) uses one local key in a temporary folder, never .sandforge/keys/ of the checkout."""
+    from sandforge.storage import signing
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(signing.KEY_FILE_ENV, str(tmp_path_factory.mktemp("keys") / "signing.pem"))
+        patch.delenv(signing.KEY_ENV, raising=False)
+        patch.delenv(signing.TRUSTED_ENV, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def s3_server_status(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3_server.ServerStatus]:
     data_dir = tmp_path_factory.mktemp("s3-server")

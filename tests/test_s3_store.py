@@ -17,6 +17,7 @@ from sandforge.storage.bundle import BundleError, build_manifest, verify_bundle,
 from sandforge.storage.local import LocalStore
 from sandforge.storage.s3 import S3Store
 from sandforge.storage.s3_server import free_port
+from sandforge.storage.signing import default_signer
 from sandforge.storage.store import Store, StoreError
 
 TASK = "toy-task"
@@ -90,7 +91,7 @@ def test_publish_is_versioned_and_idempotent(store: Store) -> None:
     assert store.versions("unknown-task") == []
     assert store.latest_versions() == [("another-task", 1), (TASK, 2)]
     stored = store.read_manifest(TASK, 2)
-    assert stored == {**other, "version": 2}
+    assert stored == default_signer().sign({**other, "version": 2})  # signed on publish
     assert intact(store, TASK, 2) == stored
     path = "prepared/private/answer.csv"
     assert store.read_file(TASK, 1, path) == files[path]

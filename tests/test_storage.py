@@ -32,6 +32,7 @@ from sandforge.storage.layouts import get_layout
 from sandforge.storage.layouts.sandmle import SAMPLE as SANDMLE_SAMPLE
 from sandforge.storage.local import LocalStore
 from sandforge.storage.pulling import pull, select
+from sandforge.storage.signing import default_signer
 from sandforge.storage.stages import Package, manifest_for
 from sandforge.synthesis.stage import Synthesize
 
@@ -174,7 +175,7 @@ def test_publish_creates_a_complete_versioned_bundle(store: LocalStore, bundle: 
     assert folder == store.bundle_path(task_id, 1)
     assert _tree(folder) == {**files, MANIFEST: _tree(folder)[MANIFEST]}
     written = verify_bundle(folder)
-    assert written == {**manifest, "version": 1}
+    assert written == default_signer().sign({**manifest, "version": 1})  # signed, deterministic
     assert [p.name for p in (store.root / task_id).iterdir()] == ["1"]  # no staging left
     assert store.versions(task_id) == [1]
     assert store.latest() == [folder]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from sandforge.commands.keys import add_trust_arguments, trust_from
 from sandforge.commands.output import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -21,19 +23,36 @@ from sandforge.commands.output import (
 from sandforge.commands.storage import LAYOUT_NAMES, run_pull
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
+def authenticated(bundle: Path, trust: Any) -> tuple[dict[str, Any], str | None] | None:
+    """(manifest, signer key id) of a bundle folder whose files and signature verify, or
+    None after saying why not (a forged or unsigned bundle is never read any further)."""
     from sandforge.storage.bundle import BundleError, verify_bundle
+    from sandforge.storage.signing import SignatureError
 
     try:
-        manifest = verify_bundle(Path(args.bundle))
+        manifest = verify_bundle(bundle)
+        return manifest, trust.check(manifest)
+    except SignatureError as exc:
+        fail(f"{bundle}: {exc}", label="refused:")
     except BundleError as exc:
         fail(exc, label="corrupted bundle:")
+    return None
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    trust = trust_from(args)
+    if trust is None:
+        return EXIT_BAD_INPUT
+    checked = authenticated(Path(args.bundle), trust)
+    if checked is None:
         return EXIT_FAILED
+    manifest, signer = checked
     if args.json:
         print_json(manifest)
         return EXIT_OK
     out = Console()
-    out.print(f"[bold]{manifest['task_id']}[/bold] v{manifest['version']}  (verified)")
+    origin = f"signed by {signer}" if signer else "UNSIGNED, accepted with --allow-unsigned"
+    out.print(f"[bold]{manifest['task_id']}[/bold] v{manifest['version']}  (verified, {origin})")
     out.print(f"seed {manifest['seed_id']}, domain {manifest['domain']}, {manifest['task_type']}")
     direction = "lower" if manifest["is_lower_better"] else "higher"
     out.print(f"metric {manifest['metric']} ({direction} is better)")
@@ -51,17 +70,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = open_store_arg(args.store)
-    if store is None:
+    store, trust = open_store_arg(args.store), trust_from(args)
+    if store is None or trust is None:
         return EXIT_BAD_INPUT
     options = {"sample_seed": args.sample_seed} if args.layout == "sandmle" else {}
-    return run_pull(store, args, [], None, **options)
+    return run_pull(store, args, [], None, trust, **options)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from sandforge.storage.bundle import BundleError
     from sandforge.storage.grading import grade
 
+    trust = trust_from(args)
+    if trust is None:
+        return EXIT_BAD_INPUT
+    if authenticated(Path(args.bundle), trust) is None:
+        return EXIT_FAILED
     try:
         graded = grade(Path(args.bundle), Path(args.submission))
     except BundleError as exc:
@@ -104,6 +128,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     inspect = commands.add_parser("inspect", help="verify and describe one bundle")
     inspect.add_argument("bundle", help="bundle folder (<store>/<task_id>/<version>)")
     inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    add_trust_arguments(inspect)
     inspect.set_defaults(handler=cmd_inspect)
 
     export = commands.add_parser(
@@ -118,6 +143,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--sample-seed", type=int, default=0, help="SandMLE 64-id sample seed")
     export.add_argument("--workers", type=positive_int, default=16, help="parallel downloads")
     export.add_argument("--json", action="store_true")
+    add_trust_arguments(export)
     export.set_defaults(handler=cmd_export)
 
     grade = commands.add_parser(
@@ -130,6 +156,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     grade.add_argument("bundle", help="bundle folder (<store>/<task_id>/<version>)")
     grade.add_argument("submission", help="submission CSV")
     grade.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_trust_arguments(grade)
     grade.set_defaults(handler=cmd_grade)
 
     regen = commands.add_parser("regenerate", help="rebuild a bundle and compare its hash")

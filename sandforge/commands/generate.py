@@ -41,6 +41,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except (SeedCardError, ContaminationError, ProviderError) as exc:
         fail(exc)
         return EXIT_BAD_INPUT
+    if not _signing_key_ready():
+        return EXIT_BAD_INPUT
     prefect_defaults()
     from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -85,6 +87,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         _print_funnel(summary)
     return EXIT_FAILED if summary["short_of_quota"] else EXIT_OK
+
+
+def _signing_key_ready() -> bool:
+    """Bundles are signed: load the key, or create the local one with a one-line notice."""
+    from sandforge.storage.signing import SigningKeyError, load_signer
+
+    try:
+        signer, created = load_signer(create=True)
+    except (SigningKeyError, OSError) as exc:
+        fail(exc)
+        return False
+    assert signer is not None
+    if created:
+        console.print(
+            f"[yellow]note:[/yellow] created signing key {signer.source} (key id "
+            f"{signer.key_id}); bundles are signed with it and trusted on this machine. "
+            f"Elsewhere: --trust {signer.public_text}"
+        )
+    return True
 
 
 def _print_funnel(summary: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sandforge.commands.keys import add_trust_arguments, trust_from
 from sandforge.commands.output import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -174,7 +175,12 @@ class _Bar:
 
 
 def run_pull(
-    store: Any, args: argparse.Namespace, ids: list[str], where: str | None, **options: Any
+    store: Any,
+    args: argparse.Namespace,
+    ids: list[str],
+    where: str | None,
+    trust: Any,
+    **options: Any,
 ) -> int:
     """Select, pull with a progress bar, report; shared by `pull` and `export`."""
     from rich.progress import (
@@ -208,6 +214,7 @@ def run_pull(
                 layout=get_layout(args.layout, **options),
                 workers=args.workers,
                 progress=_Bar(progress),
+                trust=trust,
             )
     except (SelectionError, CatalogQueryError) as exc:
         fail(exc)
@@ -235,11 +242,11 @@ def _report_pull(result: Any, as_json: bool) -> None:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    store = open_store_arg(args.store)
-    if store is None:
+    store, trust = open_store_arg(args.store), trust_from(args)
+    if store is None or trust is None:
         return EXIT_BAD_INPUT
     ids = [part for text in args.id or [] for part in text.split(",") if part]
-    return run_pull(store, args, ids, args.where)
+    return run_pull(store, args, ids, args.where, trust)
 
 
 # -- registration --------------------------------------------------------------------------------
@@ -265,6 +272,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     pull.add_argument("--layout", choices=LAYOUT_NAMES, default="native")
     pull.add_argument("--workers", type=positive_int, default=16, help="parallel downloads")
     pull.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_trust_arguments(pull)
     pull.set_defaults(handler=cmd_pull)
 
 
