@@ -4,14 +4,20 @@
     eval "$(python -m storage.s3_server status .sandforge/s3)"   # exports endpoint + keys
     python -m storage.s3_server down .sandforge/s3
 
-Everything lives in the data directory:
+Everything lives in the data directory (mode 0700):
 
     s3.json       identities for weed, with a generated access/secret key (mode 0600)
     server.json   ports in use; internal ports are kept across restarts when still free
     weed.pid      pid of the detached `weed mini` process
     weed.log      its output
     weed/         SeaweedFS data (master, volume, filer): survives restarts
+    weed/security.toml    mutual TLS, JWT keys, admin password (storage/s3_security.py)
+    tls/          the node certificate and key every internal port demands (mode 0600)
     s3.sock, filer.sock   weed's local sockets (kept out of /tmp)
+
+Only S3 serves without a client certificate, and it checks SigV4 keys; every other port
+(master, volume, filer, admin, their gRPC ports, S3's gRPC port) refuses a client that does
+not present the data directory's certificate (see storage/s3_security.py).
 
 `weed mini` runs master, volume server, filer, S3 gateway and admin server (with a
 maintenance worker) in one process. Each gets its own HTTP and gRPC port here, all given
@@ -35,11 +41,19 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sandforge.storage.s3_security import (
+    client_context,
+    ensure_tls,
+    write_private,
+    write_security_config,
+)
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8333
@@ -129,13 +143,16 @@ def up(
     current = status(data_dir)
     if current.running:
         return current
-    (data_dir / "weed").mkdir(parents=True, exist_ok=True)
+    for folder in (data_dir, data_dir / "weed"):  # no other user reads keys, data or sockets
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.chmod(0o700)
     if not _port_free(port):
         raise S3ServerError(
             f"port {port} on {HOST} is already in use: stop what listens there or pick "
             "another S3 port"
         )
     _ensure_credentials(data_dir)
+    write_security_config(data_dir / "weed", ensure_tls(data_dir))
     ports = _choose_internal_ports(data_dir, port)
     _write_json(data_dir / "server.json", {"port": port, "ports": ports})
 
@@ -176,7 +193,8 @@ def up(
     _children[proc.pid] = proc
     (data_dir / "weed.pid").write_text(f"{proc.pid}\n")
     deadline = started + timeout
-    while not (_answers(port) and _volume_registered(ports["master.port"])):
+    tls = client_context(data_dir)
+    while not (_answers(port) and _volume_registered(ports["master.port"], tls)):
         if proc.poll() is not None:
             _children.pop(proc.pid, None)
             (data_dir / "weed.pid").unlink(missing_ok=True)
@@ -226,10 +244,7 @@ def _ensure_credentials(data_dir: Path) -> None:
         "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
     }
-    path = data_dir / "s3.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"identities": [identity]}, handle, indent=2)
+    write_private(data_dir / "s3.json", json.dumps({"identities": [identity]}, indent=2).encode())
 
 
 def _read_credentials(data_dir: Path) -> tuple[str | None, str | None]:
@@ -291,10 +306,11 @@ def _port_free(number: int) -> bool:
     return True
 
 
-def _volume_registered(master_port: int) -> bool:
+def _volume_registered(master_port: int, tls: ssl.SSLContext) -> bool:
     """The volume server has joined the master. S3 can answer before that, and requests
-    that need a volume then fail (InternalError was seen right after a restart)."""
-    connection = http.client.HTTPConnection(HOST, master_port, timeout=1)
+    that need a volume then fail (InternalError was seen right after a restart). The
+    master speaks only mutual TLS: ask with the data directory's certificate."""
+    connection = http.client.HTTPSConnection(HOST, master_port, timeout=1, context=tls)
     try:
         connection.request("GET", "/dir/status")
         topology = json.loads(connection.getresponse().read()).get("Topology") or {}
