@@ -9,34 +9,18 @@ from sandforge.seeds.card import SeedCard, SeedCardError, load_card
 
 CARDS_DIR = Path(__file__).parent / "cards"
 
+LITE_FILE = Path(__file__).parent / "mlebench_lite.txt"
+
+
+def _read_ids(path: Path) -> frozenset[str]:
+    """Competition ids, one a line; '#' starts a comment."""
+    lines = (line.partition("#")[0].strip() for line in path.read_text("utf-8").splitlines())
+    return frozenset(line for line in lines if line)
+
+
 # MLE-bench-lite: the usual evaluation split. Training on tasks mutated from these seeds
 # contaminates that evaluation.
-MLE_BENCH_LITE = frozenset(
-    {
-        "aerial-cactus-identification",
-        "aptos2019-blindness-detection",
-        "denoising-dirty-documents",
-        "detecting-insults-in-social-commentary",
-        "dog-breed-identification",
-        "dogs-vs-cats-redux-kernels-edition",
-        "histopathologic-cancer-detection",
-        "jigsaw-toxic-comment-classification-challenge",
-        "leaf-classification",
-        "mlsp-2013-birds",
-        "new-york-city-taxi-fare-prediction",
-        "nomad2018-predict-transparent-conductors",
-        "plant-pathology-2020-fgvc7",
-        "random-acts-of-pizza",
-        "ranzcr-clip-catheter-line-classification",
-        "siim-isic-melanoma-classification",
-        "spooky-author-identification",
-        "tabular-playground-series-dec-2021",
-        "tabular-playground-series-may-2022",
-        "text-normalization-challenge-english-language",
-        "text-normalization-challenge-russian-language",
-        "the-icml-2013-whale-challenge-right-whale-redux",
-    }
-)
+MLE_BENCH_LITE = _read_ids(LITE_FILE)
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +29,11 @@ class ContaminationError(ValueError):
     """A seed from the MLE-bench-lite evaluation split was asked for under --strict."""
 
 
-def card_paths(cards_dir: Path = CARDS_DIR) -> list[Path]:
-    return sorted(cards_dir.glob("*.yaml"))
+def card_paths(cards_dir: Path | None = None) -> list[Path]:
+    return sorted((cards_dir or CARDS_DIR).glob("*.yaml"))
 
 
-def load_all(cards_dir: Path = CARDS_DIR) -> list[SeedCard]:
+def load_all(cards_dir: Path | None = None) -> list[SeedCard]:
     """Every card in the folder; one bad card fails loudly rather than vanishing."""
     errors, cards = [], []
     for path in card_paths(cards_dir):
@@ -63,13 +47,18 @@ def load_all(cards_dir: Path = CARDS_DIR) -> list[SeedCard]:
 
 
 def select(
-    spec: str, *, strict: bool = False, warn: bool = True, cards_dir: Path = CARDS_DIR
+    spec: str, *, strict: bool = False, warn: bool = True, cards_dir: Path | None = None
 ) -> list[SeedCard]:
     """Resolve `all` or a comma-separated list of ids to generatable cards.
 
     `all` means every generatable card. Lite seeds warn (unless `warn` is off, for a
     pre-check whose caller selects again), or raise under `strict`.
     """
+    if not spec.strip(" ,"):
+        raise SeedCardError(
+            f"empty seed list {spec!r}: give 'all' or comma-separated seed ids "
+            "(`sandforge seeds list` shows them)"
+        )
     cards = {c.id: c for c in load_all(cards_dir)}
     if spec.strip() == "all":
         chosen = [c for c in cards.values() if c.generatable]

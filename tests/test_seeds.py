@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import yaml
 from sandforge.seeds.card import Modality, Quirk, SeedCard, SeedCardError, load_card
 from sandforge.seeds.registry import (
     CARDS_DIR,
+    LITE_FILE,
     MLE_BENCH_LITE,
     ContaminationError,
     card_paths,
@@ -21,80 +23,17 @@ from sandforge.seeds.registry import (
 )
 from sandforge.validators.metrics import TaskType, metric_info
 
-SEEDS_MD = Path("/work/shared/SEEDS.md")
+# shared/ lies beside the repository (CI lays a copy there); found relative to this file.
+SEEDS_MD = Path(__file__).resolve().parents[1].parent / "shared" / "SEEDS.md"
+needs_seeds_md = pytest.mark.skipif(
+    not SEEDS_MD.is_file(), reason=f"no shared/SEEDS.md beside the repository ({SEEDS_MD})"
+)
 
-# The competitions listed in SEEDS.md (a copy, so the test runs where that file is absent);
-# `test_seeds_md_copy_is_current` checks the copy against the file when it is present.
-SEEDS_MD_LITE = frozenset(
-    {
-        "aerial-cactus-identification",
-        "aptos2019-blindness-detection",
-        "denoising-dirty-documents",
-        "detecting-insults-in-social-commentary",
-        "dog-breed-identification",
-        "dogs-vs-cats-redux-kernels-edition",
-        "histopathologic-cancer-detection",
-        "jigsaw-toxic-comment-classification-challenge",
-        "leaf-classification",
-        "mlsp-2013-birds",
-        "new-york-city-taxi-fare-prediction",
-        "nomad2018-predict-transparent-conductors",
-        "plant-pathology-2020-fgvc7",
-        "random-acts-of-pizza",
-        "ranzcr-clip-catheter-line-classification",
-        "siim-isic-melanoma-classification",
-        "spooky-author-identification",
-        "tabular-playground-series-dec-2021",
-        "tabular-playground-series-may-2022",
-        "text-normalization-challenge-english-language",
-        "text-normalization-challenge-russian-language",
-        "the-icml-2013-whale-challenge-right-whale-redux",
-    }
-)
-SEEDS_MD_OTHERS = frozenset(
-    {
-        "spaceship-titanic",
-        "playground-series-s3e18",
-        "petfinder-pawpularity-score",
-        "predict-volcanic-eruptions-ingv-oe",
-        "ventilator-pressure-prediction",
-        "tensorflow-speech-recognition-challenge",
-        "freesound-audio-tagging-2019",
-        "movie-review-sentiment-analysis-kernels-only",
-        "us-patent-phrase-to-phrase-matching",
-        "learning-agency-lab-automated-essay-scoring-2",
-        "lmsys-chatbot-arena",
-        "google-quest-challenge",
-        "tweet-sentiment-extraction",
-        "h-and-m-personalized-fashion-recommendations",
-        "whale-categorization-playground",
-        "hotel-id-2021-fgvc8",
-        "cassava-leaf-disease-classification",
-        "plant-seedlings-classification",
-        "paddy-disease-classification",
-        "iwildcam-2019-fgvc6",
-        "herbarium-2020-fgvc7",
-        "statoil-iceberg-classifier-challenge",
-        "invasive-species-monitoring",
-        "tgs-salt-identification-challenge",
-        "hubmap-kidney-segmentation",
-        "champs-scalar-coupling",
-        "stanford-covid-vaccine",
-        "AI4Code",
-        "icecube-neutrinos-in-deep-ice",
-        "smartphone-decimeter-2022",
-        "osic-pulmonary-fibrosis-progression",
-        "nfl-player-contact-detection",
-        "billion-word-imputation",
-        "facebook-recruiting-iii-keyword-extraction",
-        "jigsaw-unintended-bias-in-toxicity-classification",
-        "rsna-breast-cancer-detection",
-        "alaska2-image-steganalysis",
-        "seti-breakthrough-listen",
-        "ml2021spring-hw2",
-    }
-)
-SEEDS_MD_ALL = SEEDS_MD_LITE | SEEDS_MD_OTHERS
+
+def seeds_md_rows() -> dict[str, bool]:
+    """Every competition SEEDS.md lists -> whether it is marked (L), MLE-bench-lite."""
+    rows = re.findall(r"^\| ([A-Za-z0-9][A-Za-z0-9._-]*)( \(L\))? \|", SEEDS_MD.read_text(), re.M)
+    return {name: bool(mark) for name, mark in rows if name != "id"}  # minus the header row
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +70,10 @@ def test_catalogue_size_and_coverage(cards: dict[str, SeedCard]) -> None:
     assert any(f.missing_rate > 0 for c in generatable for f in c.features)
 
 
+@needs_seeds_md
 def test_cards_model_real_competitions(cards: dict[str, SeedCard]) -> None:
-    assert set(cards) <= SEEDS_MD_ALL, sorted(set(cards) - SEEDS_MD_ALL)
+    listed = set(seeds_md_rows())
+    assert set(cards) <= listed, sorted(set(cards) - listed)
 
 
 def test_generatable_cards_are_tabular_and_gradable(cards: dict[str, SeedCard]) -> None:
@@ -150,18 +91,22 @@ def test_class_targets_declare_their_classes(cards: dict[str, SeedCard]) -> None
             assert all(t.n_classes for t in card.targets), card.id
 
 
-def test_mle_bench_lite_ids_are_real_seeds_md_competitions() -> None:
-    assert len(MLE_BENCH_LITE) == 22
-    assert set(MLE_BENCH_LITE) == SEEDS_MD_LITE
+def test_mle_bench_lite_list_is_read_from_its_data_file() -> None:
+    ids = [line for line in LITE_FILE.read_text().splitlines() if not line.startswith("#")]
+    assert len(ids) == len(set(ids)) == len(MLE_BENCH_LITE) == 22
+    assert set(ids) == MLE_BENCH_LITE
 
 
-@pytest.mark.skipif(not SEEDS_MD.exists(), reason="SEEDS.md not present on this machine")
-def test_seeds_md_copy_is_current() -> None:
-    rows = re.findall(r"^\| ([A-Za-z0-9][A-Za-z0-9._-]*)( \(L\))? \|", SEEDS_MD.read_text(), re.M)
-    listed = {name for name, _ in rows} - {"id"}  # minus the header row
-    lite = {name for name, mark in rows if mark}
-    assert lite == SEEDS_MD_LITE
-    assert listed == SEEDS_MD_ALL
+@needs_seeds_md
+def test_mle_bench_lite_file_matches_the_lite_rows_of_seeds_md() -> None:
+    lite = {name for name, is_lite in seeds_md_rows().items() if is_lite}
+    assert lite == MLE_BENCH_LITE
+
+
+def test_mle_bench_lite_file_is_packaged() -> None:
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    package_data = pyproject["tool"]["setuptools"]["package-data"]["sandforge.seeds"]
+    assert LITE_FILE.name in package_data
 
 
 # --- select() ----------------------------------------------------------------------------
