@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandforge.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
+from sandforge.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
 SUBCOMMANDS = [
     [],
@@ -74,11 +74,14 @@ def test_generate_rejects_a_non_positive_quota(capsys: pytest.CaptureFixture) ->
 def test_inspect_of_a_missing_bundle_fails_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert main(["inspect", str(tmp_path / "nothing")]) == EXIT_FAILED
-    assert "manifest.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # a bad argument: argparse's usage and exit 2
+        main(["inspect", str(tmp_path / "nothing")])
+    assert info.value.code == EXIT_BAD_INPUT
+    assert "no bundle at" in capsys.readouterr().err
 
 
 def test_export_rejects_an_unsupported_store(capsys: pytest.CaptureFixture) -> None:
-    code = main(["export", "--store", "ftp://example/bucket", "--out", "unused"])
-    assert code == EXIT_BAD_INPUT
+    with pytest.raises(SystemExit) as info:
+        main(["export", "--store", "ftp://example/bucket", "--out", "unused"])
+    assert info.value.code == EXIT_BAD_INPUT
     assert "ftp://example/bucket" in capsys.readouterr().err

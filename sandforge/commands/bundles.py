@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sandforge.commands import arguments
 from sandforge.commands.keys import add_trust_arguments, trust_from
 from sandforge.commands.output import (
     EXIT_BAD_INPUT,
@@ -70,7 +71,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store, trust = open_store_arg(args.store), trust_from(args)
+    store, trust = open_store_arg(args.store, must_exist=True), trust_from(args)
     if store is None or trust is None:
         return EXIT_BAD_INPUT
     options = {"sample_seed": args.sample_seed} if args.layout == "sandmle" else {}
@@ -126,7 +127,9 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     inspect = commands.add_parser("inspect", help="verify and describe one bundle")
-    inspect.add_argument("bundle", help="bundle folder (<store>/<task_id>/<version>)")
+    inspect.add_argument(
+        "bundle", type=arguments.bundle_folder, help="bundle folder (<store>/<task_id>/<version>)"
+    )
     inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
     add_trust_arguments(inspect)
     inspect.set_defaults(handler=cmd_inspect)
@@ -137,9 +140,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Pull every task's newest version, verified, in a consumer's layout "
         "(CONTRACTS.md). Tasks already exported unchanged are skipped.",
     )
-    export.add_argument("--store", required=True, help="path, file:///path or s3://bucket/prefix")
+    export.add_argument(
+        "--store",
+        required=True,
+        type=arguments.store_url,
+        help="path, file:///path or s3://bucket/prefix",
+    )
     export.add_argument("--layout", choices=LAYOUT_NAMES, default="sandmle")
-    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--out", required=True, type=arguments.folder, help="output folder")
     export.add_argument("--sample-seed", type=int, default=0, help="SandMLE 64-id sample seed")
     export.add_argument("--workers", type=positive_int, default=16, help="parallel downloads")
     export.add_argument("--json", action="store_true")
@@ -153,13 +161,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "fields, sandmle_reward and mledojo_position_score. Exit 1 if the submission is "
         "missing or invalid.",
     )
-    grade.add_argument("bundle", help="bundle folder (<store>/<task_id>/<version>)")
+    grade.add_argument(
+        "bundle", type=arguments.bundle_folder, help="bundle folder (<store>/<task_id>/<version>)"
+    )
     grade.add_argument("submission", help="submission CSV")
     grade.add_argument("--json", action="store_true", help="print the report as JSON")
     add_trust_arguments(grade)
     grade.set_defaults(handler=cmd_grade)
 
     regen = commands.add_parser("regenerate", help="rebuild a bundle and compare its hash")
-    regen.add_argument("bundle", help="bundle folder")
+    regen.add_argument("bundle", type=arguments.bundle_folder, help="bundle folder")
     regen.add_argument("--json", action="store_true")
     regen.set_defaults(handler=cmd_regenerate)

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sandforge.commands import arguments
 from sandforge.commands.output import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -173,7 +174,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="USD",
         help="stop drawing candidates once LLM calls cost this much; accepted tasks are kept",
     )
-    generate.add_argument("--store", default="store", help="bundle store path (default ./store)")
+    generate.add_argument(
+        "--store",
+        default="store",
+        type=arguments.store_url,
+        help="bundle store: path, file:///path or s3://bucket/prefix (default ./store)",
+    )
     generate.add_argument(
         "--max-attempts",
         type=positive_int,

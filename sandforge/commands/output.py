@@ -28,16 +28,25 @@ def fail(message: object, label: str = "error:") -> None:
     console.print(f"[red]{label}[/red] {escape(str(message))}")
 
 
-def open_store_arg(url: str) -> Any:
-    """The store behind a --store argument, or None after saying why the URL is unusable."""
+def open_store_arg(url: str, *, must_exist: bool = False) -> Any:
+    """The store behind a --store argument, or None after saying why it is unusable.
+
+    Commands that read need `must_exist`: a mistyped local path is an error, not an empty store.
+    """
     from sandforge.storage.backends import open_store
     from sandforge.storage.bundle import BundleError
+    from sandforge.storage.local import LocalStore
 
     try:
-        return open_store(url)
+        store = open_store(url)
     except BundleError as exc:
         fail(exc)
         return None
+    if must_exist and isinstance(store, LocalStore) and not store.root.is_dir():
+        what = "is not a folder" if store.root.exists() else "does not exist"
+        fail(f"no store at {store.root}: the folder {what}")
+        return None
+    return store
 
 
 def positive_int(text: str) -> int:

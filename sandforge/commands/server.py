@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from sandforge.commands import arguments
 from sandforge.commands.output import EXIT_BAD_INPUT, EXIT_OK, console, fail, prefect_defaults
 
 
@@ -53,8 +54,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     up = server_commands.add_parser(
         "up", help="start a local Prefect server (UI and API) in the foreground"
     )
-    up.add_argument("--host", help="bind address (default: PREFECT_SERVER_API_HOST, 127.0.0.1)")
-    up.add_argument("--port", type=int, help="port (default: PREFECT_SERVER_API_PORT, 4200)")
+    up.add_argument(
+        "--host",
+        type=arguments.host,
+        help="bind address (default: PREFECT_SERVER_API_HOST, 127.0.0.1)",
+    )
+    up.add_argument(
+        "--port", type=arguments.port, help="port (default: PREFECT_SERVER_API_PORT, 4200)"
+    )
     up.set_defaults(handler=cmd_up)
     deploy = server_commands.add_parser(
         "deploy",

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sandforge.commands import arguments
 from sandforge.commands.keys import add_trust_arguments, trust_from
 from sandforge.commands.output import (
     EXIT_BAD_INPUT,
@@ -99,7 +100,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     from sandforge.storage.catalog import CatalogQueryError, query
     from sandforge.storage.store import StoreError
 
-    store = open_store_arg(args.store)
+    store = open_store_arg(args.store, must_exist=True)
     if store is None:
         return EXIT_BAD_INPUT
     try:
@@ -126,7 +127,7 @@ def cmd_catalog_maintenance(args: argparse.Namespace) -> int:
     from sandforge.storage.catalog import compact, rebuild
     from sandforge.storage.store import StoreError
 
-    store = open_store_arg(args.store)
+    store = open_store_arg(args.store, must_exist=True)
     if store is None:
         return EXIT_BAD_INPUT
     try:
@@ -242,7 +243,7 @@ def _report_pull(result: Any, as_json: bool) -> None:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    store, trust = open_store_arg(args.store), trust_from(args)
+    store, trust = open_store_arg(args.store, must_exist=True), trust_from(args)
     if store is None or trust is None:
         return EXIT_BAD_INPUT
     ids = [part for text in args.id or [] for part in text.split(",") if part]
@@ -263,12 +264,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         "manifest, and lay them out. Bundles already complete in --out are skipped.",
     )
     pull.add_argument(
-        "--store", required=True, help="store: path, file:///path or s3://bucket/prefix"
+        "--store",
+        required=True,
+        type=arguments.store_url,
+        help="store: path, file:///path or s3://bucket/prefix",
     )
     which = pull.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", action="append", help="ID or ID@VERSION (repeat or comma-separate)")
-    which.add_argument("--where", help="SQL condition over the catalog's columns")
-    pull.add_argument("--out", required=True, help="output folder")
+    which.add_argument(
+        "--where", type=arguments.sql_condition, help="SQL condition over the catalog's columns"
+    )
+    pull.add_argument("--out", required=True, type=arguments.folder, help="output folder")
     pull.add_argument("--layout", choices=LAYOUT_NAMES, default="native")
     pull.add_argument("--workers", type=positive_int, default=16, help="parallel downloads")
     pull.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -287,13 +293,20 @@ def _register_server(commands: argparse._SubParsersAction) -> None:
         action = actions.add_parser(name, help=text)
         action.add_argument(
             "--data-dir",
-            type=Path,
+            type=arguments.folder,
             default=Path(DEFAULT_DATA_DIR),
             help=f"credentials and data, kept across restarts (default {DEFAULT_DATA_DIR})",
         )
         if name == "up":
-            action.add_argument("--port", type=int, default=8333, help="S3 port (default 8333)")
-            action.add_argument("--bucket", default=DEFAULT_BUCKET, help="bucket to create")
+            action.add_argument(
+                "--port", type=arguments.port, default=8333, help="S3 port (default 8333)"
+            )
+            action.add_argument(
+                "--bucket",
+                type=arguments.bucket_name,
+                default=DEFAULT_BUCKET,
+                help="bucket to create",
+            )
         if name != "down":
             action.add_argument("--json", action="store_true")
         action.set_defaults(handler=handler)
@@ -306,8 +319,17 @@ def _register_catalog(commands: argparse._SubParsersAction) -> None:
         description="One row per published bundle version (plus is_latest), queried with "
         "DuckDB: --where takes any SQL condition over the columns (see --json).",
     )
-    catalog.add_argument("--store", default="store", help="bundle store (default ./store)")
-    catalog.add_argument("--where", help="SQL condition, e.g. \"metric = 'rmse' AND is_latest\"")
+    catalog.add_argument(
+        "--store",
+        default="store",
+        type=arguments.store_url,
+        help="bundle store (default ./store)",
+    )
+    catalog.add_argument(
+        "--where",
+        type=arguments.sql_condition,
+        help="SQL condition, e.g. \"metric = 'rmse' AND is_latest\"",
+    )
     catalog.add_argument("--json", action="store_true", help="print the rows as JSON")
     catalog.set_defaults(handler=cmd_catalog)
     maintenance = catalog.add_subparsers(dest="catalog_command")
@@ -316,6 +338,8 @@ def _register_catalog(commands: argparse._SubParsersAction) -> None:
         ("compact", "fold the per-bundle rows into one Parquet file"),
     ):
         action = maintenance.add_parser(name, help=text)
-        action.add_argument("--store", default=argparse.SUPPRESS, help="bundle store")
+        action.add_argument(
+            "--store", default=argparse.SUPPRESS, type=arguments.store_url, help="bundle store"
+        )
         action.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
         action.set_defaults(handler=cmd_catalog_maintenance)
