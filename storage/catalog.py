@@ -13,7 +13,14 @@ A row may so exist twice (in catalog.parquet and as a part); queries keep one pe
 Queries run DuckDB over local Parquet files: a LocalStore's own, or for any other store a cache
 folder that is synced by tag (only new or changed objects are downloaded). The loaded table
 is kept for the process until a file changes. The user's WHERE clause must make one SELECT
-and runs with DuckDB's file access switched off, so it can read or write nothing else.
+and runs with DuckDB's file access switched off, so it can read or write nothing else, within
+a memory limit, on two threads, and is interrupted after QUERY_TIMEOUT seconds.
+
+Anyone with write access to the store can leave junk under `_catalog/`: files that are not
+Parquet, Parquet of another shape, names that are not safe object names. Readers skip each
+one with a warning naming it, so one bad object never breaks the catalog for everyone.
+`compact` leaves junk parts in place; `rebuild`, which derives every row from the manifests,
+replaces catalog.parquet and removes every `.parquet` part, junk included.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -36,7 +44,7 @@ from sandforge.storage.bundle import BundleError, check_manifest
 from sandforge.storage.files import write_atomically
 from sandforge.storage.local import LocalStore
 from sandforge.storage.signing import Signer, default_signer, signer_of
-from sandforge.storage.store import Store, StoreError
+from sandforge.storage.store import Store, StoreError, safe_object_name
 
 from sandforge.bundle_files import PRIVATE, PUBLIC
 from sandforge.tiers import REFERENCE_SUBMISSIONS, TIERS
@@ -47,6 +55,10 @@ PARTS = f"{FOLDER}/parts"
 REPLACE_ATTEMPTS = 10
 LOAD_ATTEMPTS = 3
 WORKERS = 16
+KEY_COLUMNS = ("task_id", "version", "content_hash")
+QUERY_TIMEOUT = 10.0  # seconds; a WHERE over a million rows takes well under one
+QUERY_MEMORY = "1GB"  # DuckDB memory_limit: the loaded catalog plus the query
+QUERY_THREADS = 2
 
 SCHEMA = pa.schema(
     [
@@ -84,12 +96,17 @@ WHERE copy = 1
 """
 
 
+log = logging.getLogger(__name__)
 _LOCK = threading.Lock()  # one DuckDB connection per process, used by one query at a time
 _CONNECTION: dict[str, Any] = {}
 
 
 class CatalogQueryError(BundleError):
-    """The WHERE clause is not valid SQL over the catalog's columns."""
+    """The WHERE clause is not valid SQL over the catalog's columns, or broke a limit."""
+
+
+class JunkObject(ValueError):
+    """A store object under `_catalog/` that is not a catalog Parquet file."""
 
 
 @dataclass(frozen=True)
@@ -181,44 +198,54 @@ def rebuild(store: Store, workers: int = WORKERS) -> Rebuilt:
     """Reconstruct the catalog from the manifests of every stored version."""
     problems: list[str] = []
 
-    def from_manifests(_current: list[dict[str, Any]], _parts: list[str]) -> list[dict]:
+    def from_manifests(_current: bytes | None, parts: list[str]) -> tuple[list[dict], list[str]]:
         problems.clear()  # a retry scans again
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda ref: _checked_row(store, *ref), store.list_bundles()))
         problems.extend(r for r in results if isinstance(r, str))
-        return [r for r in results if isinstance(r, dict)]
+        ours = [name for name in parts if _junk_name(name) is None]
+        return [r for r in results if isinstance(r, dict)], ours  # every part is redundant
 
     rows = _replace(store, from_manifests)
     return Rebuilt(rows, list(problems))
 
 
 def compact(store: Store, workers: int = WORKERS) -> int:
-    """Fold the parts into catalog.parquet; returns its row count."""
+    """Fold the parts into catalog.parquet; returns its row count. Junk parts stay."""
 
-    def with_parts(current: list[dict[str, Any]], parts: list[str]) -> list[dict]:
+    def with_parts(current: bytes | None, parts: list[str]) -> tuple[list[dict], list[str]]:
+        try:
+            rows = _rows(current) if current is not None else []
+        except JunkObject as exc:
+            raise StoreError(
+                f"{store}/{CATALOG}: {exc}; `sandforge catalog rebuild` replaces it"
+            ) from None
         with ThreadPoolExecutor(workers) as pool:
             tables = list(pool.map(lambda name: _read_rows(store, name), parts))
-        return current + [row for table in tables for row in table]
+        folded = [name for name, table in zip(parts, tables, strict=True) if table is not None]
+        return rows + [row for table in tables for row in table or []], folded
 
     return _replace(store, with_parts)
 
 
 def _replace(
-    store: Store, build: Callable[[list[dict[str, Any]], list[str]], list[dict[str, Any]]]
+    store: Store,
+    build: Callable[[bytes | None, list[str]], tuple[list[dict[str, Any]], list[str]]],
 ) -> int:
-    """Compare-and-swap catalog.parquet with `build(current rows, part names)`, then delete
-    those parts. Retries when another writer replaced it in between."""
+    """Compare-and-swap catalog.parquet with the rows of `build(current data, part names)`,
+    then delete the parts it folded in. Retries when another writer replaced it in between."""
     for _ in range(REPLACE_ATTEMPTS):
         current = store.get_object(CATALOG)
         parts = sorted(store.list_objects(PARTS))
-        rows = _unique(build(_rows(current[0]) if current else [], parts))
+        built, folded = build(current[0] if current else None, parts)
+        rows = _unique(built)
         data = parquet_bytes(rows)
         if current is None:
             written = store.put_object(CATALOG, data, create_only=True)
         else:
             written = store.put_object(CATALOG, data, if_match=current[1])
         if written:
-            for name in parts:
+            for name in folded:
                 store.delete_object(name)
             return len(rows)
     raise StoreError(f"{store}/{CATALOG}: kept changing while being rewritten")
@@ -237,18 +264,47 @@ def _checked_row(store: Store, task_id: str, version: int) -> dict[str, Any] | s
         return f"{store.location(task_id, version)}: {exc}"
 
 
-def _read_rows(store: Store, name: str) -> list[dict[str, Any]]:
-    found = store.get_object(name)
-    return _rows(found[0]) if found else []  # deleted meanwhile: already folded in
+def _read_rows(store: Store, name: str) -> list[dict[str, Any]] | None:
+    """A part's rows; [] when it was deleted meanwhile (folded in already), None for junk."""
+    try:
+        found = store.get_object(name)
+        return _rows(found[0]) if found else []
+    except (JunkObject, BundleError) as exc:
+        log.warning("left out junk %s/%s: %s", store, name, exc)
+        return None
 
 
 def _rows(data: bytes) -> list[dict[str, Any]]:
-    """Rows in SCHEMA; columns a file written by an older sandforge lacks are NULL."""
-    table = pq.read_table(io.BytesIO(data))
-    for column in SCHEMA:
-        if column.name not in table.column_names:
-            table = table.append_column(column.name, pa.nulls(len(table), column.type))
-    return table.select(SCHEMA.names).cast(SCHEMA).to_pylist()
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise JunkObject(f"not a Parquet file ({_short(exc)})") from None
+    _check_schema(table.schema)
+    columns = [
+        table[f.name] if f.name in table.schema.names else pa.nulls(len(table), f.type)
+        for f in SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=SCHEMA).to_pylist()
+
+
+def _check_schema(schema: pa.Schema) -> None:
+    """The catalog's columns and types, some perhaps missing (a part written before a column
+    was added), the key columns present: anything else is not a catalog file."""
+    wanted = {f.name: f.type for f in SCHEMA}
+    odd = sorted(f.name for f in schema if not _same_type(f.type, wanted.get(f.name)))
+    missing = [name for name in KEY_COLUMNS if name not in schema.names]
+    if odd or missing:
+        raise JunkObject(f"not a catalog table (unexpected columns {odd[:5]}, missing {missing})")
+
+
+def _same_type(found: pa.DataType, wanted: pa.DataType | None) -> bool:
+    if wanted is not None and pa.types.is_timestamp(found) and pa.types.is_timestamp(wanted):
+        return found.tz == wanted.tz  # Parquet stores seconds as milliseconds
+    return found == wanted
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -263,23 +319,45 @@ def _bytes_under(files: dict[str, dict[str, Any]], folder: str) -> int:
 # -- querying --------------------------------------------------------------------------------
 
 
-def query(store: Store, where: str | None = None, *, cache_dir: Path | None = None) -> list[dict]:
-    """Catalog rows (plus `is_latest`) matching an SQL WHERE clause, by task id and version."""
+def query(
+    store: Store,
+    where: str | None = None,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = QUERY_TIMEOUT,
+) -> list[dict]:
+    """Catalog rows (plus `is_latest`) matching an SQL WHERE clause, by task id and version.
+
+    The clause runs within QUERY_MEMORY and is interrupted after `timeout` seconds; either
+    is a CatalogQueryError, as is anything but one condition."""
     import duckdb
 
     sql = "SELECT * FROM bundles" + (f" WHERE ({where})" if where else "")
     sql += " ORDER BY task_id, version"
     with _LOCK:
         connection = _loaded(store, cache_dir)
+        timer = threading.Timer(timeout, connection.interrupt)
         try:
             statements = connection.extract_statements(sql)
             if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
                 raise CatalogQueryError(f"catalog query {where!r}: give one SQL condition")
+            timer.start()
             cursor = connection.execute(sql)
+            columns = [column[0] for column in cursor.description]
+            found = cursor.fetchall()
+        except duckdb.InterruptException:
+            raise CatalogQueryError(
+                f"catalog query {where!r} stopped: it ran longer than {timeout:g} s"
+            ) from None
+        except duckdb.OutOfMemoryException:
+            raise CatalogQueryError(
+                f"catalog query {where!r} stopped: it needs more than {QUERY_MEMORY} of memory"
+            ) from None
         except duckdb.Error as exc:
-            raise CatalogQueryError(f"catalog query {where!r} failed: {exc}") from None
-        columns = [column[0] for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            raise CatalogQueryError(f"catalog query {where!r} failed: {_short(exc)}") from None
+        finally:
+            timer.cancel()
+        return [dict(zip(columns, row, strict=True)) for row in found]
 
 
 def _loaded(store: Store, cache_dir: Path | None) -> Any:
@@ -293,7 +371,7 @@ def _loaded(store: Store, cache_dir: Path | None) -> Any:
         try:
             signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
             if _CONNECTION.get("signature") != signature:
-                _CONNECTION.update(signature=signature, connection=_connect(files))
+                _CONNECTION.update(signature=signature, connection=_connect(store, files))
             return _CONNECTION["connection"]
         except (FileNotFoundError, duckdb.IOException):
             attempts -= 1  # a compaction removed a part meanwhile: list again
@@ -301,33 +379,82 @@ def _loaded(store: Store, cache_dir: Path | None) -> Any:
                 raise
 
 
-def _connect(files: list[Path]) -> Any:
-    """An in-memory DuckDB holding the `bundles` table, with file access switched off."""
+def _connect(store: Store, files: list[Path]) -> Any:
+    """An in-memory DuckDB holding the `bundles` table, with file access switched off and
+    the query limits set; junk files are left out with a warning."""
     import duckdb
 
     connection = duckdb.connect(":memory:")
     connection.register("empty", SCHEMA.empty_table())
     connection.execute("CREATE TABLE raw AS SELECT * FROM empty")
     connection.unregister("empty")
-    if files:  # by name: files from an older sandforge lack newer columns, which stay NULL
-        connection.execute(
-            "INSERT INTO raw BY NAME SELECT * FROM read_parquet($files, union_by_name = true)",
-            {"files": [str(path) for path in files]},
-        )
+    usable = [path for path in files if _parquet_usable(store, path)]
+    insert = "INSERT INTO raw BY NAME SELECT * FROM read_parquet($files, union_by_name = true)"
+    try:
+        if usable:
+            connection.execute(insert, {"files": [str(path) for path in usable]})
+    except duckdb.Error:  # a part removed meanwhile, or one whose data does not read
+        for path in usable:
+            try:
+                connection.execute(insert, {"files": [str(path)]})
+            except duckdb.Error as exc:
+                if not path.exists():
+                    raise FileNotFoundError(path) from None  # the caller lists again
+                _warn_junk(store, path, f"unreadable Parquet data ({_short(exc)})")
     connection.execute(VIEW)
     connection.execute("DROP TABLE raw")
+    connection.execute("SET temp_directory = ''")  # never spill a query to disk
     connection.execute("SET enable_external_access = false")
+    connection.execute(f"SET memory_limit = '{QUERY_MEMORY}'")
+    connection.execute(f"SET threads = {QUERY_THREADS}")
     connection.execute("SET lock_configuration = true")
     return connection
+
+
+def _parquet_usable(store: Store, path: Path) -> bool:
+    try:
+        _check_schema(pq.read_schema(path))
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = exc if isinstance(exc, JunkObject) else f"not a Parquet file ({_short(exc)})"
+        _warn_junk(store, path, str(reason))
+        return False
+    return True
+
+
+def _warn_junk(store: Store, path: Path | str, reason: str) -> None:
+    log.warning("skipped junk %s: %s", _object_name(store, path), reason)
+
+
+def _object_name(store: Store, path: Path | str) -> str:
+    """`<store>/_catalog/...` for a local file or a cached copy of a store object."""
+    text = "/" + Path(path).as_posix()
+    marker = f"/{FOLDER}/"
+    return f"{store}/{FOLDER}/{text.split(marker, 1)[1]}" if marker in text else text
 
 
 def catalog_files(store: Store, cache_dir: Path | None = None) -> list[Path]:
     """Local Parquet files holding the catalog: the store's own if it is local, else a synced
     cache (`cache_dir`, default under $SANDFORGE_CACHE or ~/.cache/sandforge)."""
     if isinstance(store, LocalStore):
-        folder = store.root / FOLDER
-        return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith("."))
+        found = sorted(
+            p for p in (store.root / FOLDER).rglob("*") if p.is_file() and p.name[0] != "."
+        )
+        for path in found:
+            if path.suffix != ".parquet":
+                _warn_junk(store, path, "not a .parquet file")
+        return [p for p in found if p.suffix == ".parquet"]
     return _sync(store, cache_dir or default_cache_dir(store))
+
+
+def _junk_name(name: str) -> str | None:
+    """Why an object under `_catalog/` is not worth downloading, or None."""
+    try:
+        safe_object_name(name)
+    except BundleError as exc:
+        return str(exc)
+    return None if name.endswith(".parquet") else "not a .parquet file"
 
 
 def default_cache_dir(store: Store) -> Path:
@@ -343,7 +470,12 @@ def _sync(store: Store, cache: Path, workers: int = WORKERS) -> list[Path]:
         index: dict[str, str] = json.loads(index_path.read_text())
     except (FileNotFoundError, ValueError):
         index = {}
-    listing = store.list_objects(FOLDER)
+    listing = {}
+    for name, tag in store.list_objects(FOLDER).items():
+        if reason := _junk_name(name):
+            _warn_junk(store, name, reason)
+        else:
+            listing[name] = tag
     stale = [
         name
         for name, tag in listing.items()

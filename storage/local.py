@@ -1,7 +1,9 @@
 """Local bundle store: `<root>/<task_id>/<version>/`, published atomically by rename.
 
-Store objects (`<root>/_catalog/...`) are written to a temporary file and renamed into place;
-conditional writes hold an exclusive lock on `<root>/.objects.lock` while they compare tags.
+Publishers of a task hold an exclusive lock on its folder `<root>/<task_id>/` while they pick
+a version. Store objects (`<root>/_catalog/...`) are written to a temporary file and renamed
+into place; conditional writes hold an exclusive lock on `<root>/.objects.lock` while they
+compare tags.
 """
 
 from __future__ import annotations
@@ -48,30 +50,32 @@ class LocalStore:
         self, manifest: dict[str, Any], files: dict[str, bytes], *, signer: Signer | None = None
     ) -> tuple[int, bool]:
         """Publish a bundle, signed; returns (version, created). Same content again is a
-        no-op."""
+        no-op.
+
+        Publishers of one task take turns on an exclusive lock of the task's folder, so two
+        processes with the same content store it once, and two with different content get
+        distinct versions."""
         task_id = safe_task_id(manifest["task_id"])
         signer = signer or default_signer()  # a missing key fails before anything is written
-        for version in self.versions(task_id):
-            if (
-                read_manifest(self.bundle_path(task_id, version))["content_hash"]
-                == manifest["content_hash"]
-            ):
-                return version, False
-        version = (self.versions(task_id) or [0])[-1] + 1
-        final = self.bundle_path(task_id, version)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{task_id}.", dir=final.parent))
-        try:
-            for path, data in files.items():
-                target = staging / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            stored = signer.sign({**manifest, "version": version})
-            (staging / MANIFEST).write_bytes(canonical_json(stored))
-            os.rename(staging, final)  # readers see all of it or nothing
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        with _locked_folder(self.root / task_id):
+            for version in self.versions(task_id):
+                stored = read_manifest(self.bundle_path(task_id, version))
+                if stored["content_hash"] == manifest["content_hash"]:
+                    return version, False
+            version = (self.versions(task_id) or [0])[-1] + 1
+            final = self.bundle_path(task_id, version)
+            staging = Path(tempfile.mkdtemp(prefix=f".{task_id}.", dir=final.parent))
+            try:
+                for path, data in files.items():
+                    target = staging / path
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                signed = signer.sign({**manifest, "version": version})
+                (staging / MANIFEST).write_bytes(canonical_json(signed))
+                os.rename(staging, final)  # readers see all of it or nothing
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         return version, True
 
     def read_manifest(self, task_id: str, version: int) -> dict[str, Any]:
@@ -144,6 +148,19 @@ class LocalStore:
         with open(self.root / ".objects.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+
+
+@contextlib.contextmanager
+def _locked_folder(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the folder itself (created if missing) for the block: no lock
+    file to leave behind, and the OS releases it when its holder dies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _tag(stat: os.stat_result) -> str:
