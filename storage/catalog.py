@@ -388,7 +388,9 @@ def _connect(store: Store, files: list[Path]) -> Any:
     connection.register("empty", SCHEMA.empty_table())
     connection.execute("CREATE TABLE raw AS SELECT * FROM empty")
     connection.unregister("empty")
-    usable = [path for path in files if _parquet_usable(store, path)]
+    with ThreadPoolExecutor(WORKERS) as pool:  # footers only; pyarrow releases the GIL
+        problems = list(pool.map(lambda path: _schema_problem(store, path), files))
+    usable = [path for path, problem in zip(files, problems, strict=True) if problem is None]
     insert = "INSERT INTO raw BY NAME SELECT * FROM read_parquet($files, union_by_name = true)"
     try:
         if usable:
@@ -411,16 +413,20 @@ def _connect(store: Store, files: list[Path]) -> Any:
     return connection
 
 
-def _parquet_usable(store: Store, path: Path) -> bool:
+def _schema_problem(store: Store, path: Path) -> str | None:
+    """Why a local Parquet file is not a catalog file (warned here), or None."""
     try:
         _check_schema(pq.read_schema(path))
     except FileNotFoundError:
         raise
+    except JunkObject as exc:
+        problem = str(exc)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        reason = exc if isinstance(exc, JunkObject) else f"not a Parquet file ({_short(exc)})"
-        _warn_junk(store, path, str(reason))
-        return False
-    return True
+        problem = f"not a Parquet file ({_short(exc)})"
+    else:
+        return None
+    _warn_junk(store, path, problem)
+    return problem
 
 
 def _warn_junk(store: Store, path: Path | str, reason: str) -> None:

@@ -1,5 +1,6 @@
 """Shared fixtures. `s3_server` is a real SeaweedFS S3 server (storage/s3_server.py) started
-once per session on free ports in a temporary folder, only by tests that ask for it."""
+once per session on free ports in a temporary folder, only by tests that ask for it; its
+start-up may take as long as the machine's load makes it (tests/patience.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from patience import patience
 from sandforge.storage import s3_server
 
 TEST_BUCKET = "sandforge-test"
@@ -28,7 +30,9 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def s3_server_status(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3_server.ServerStatus]:
     data_dir = tmp_path_factory.mktemp("s3-server")
-    status = s3_server.up(data_dir, port=s3_server.free_port())
+    status = s3_server.up(
+        data_dir, port=s3_server.free_port(), timeout=patience(s3_server.START_TIMEOUT)
+    )
     try:
         yield status
     finally:

@@ -4,6 +4,11 @@ One server (`sandforge server up`, SQLite in a temporary PREFECT_HOME) for the m
 `sandforge server deploy` registers the deployment; two process workers
 (`prefect worker start --pool sandforge --limit 1`) run what the API schedules. Runs are
 created with the request the Prefect UI sends for "Custom run".
+
+The machine may be loaded (CI runs beside other jobs): every wait and timeout is scaled by
+tests/patience.py, and API calls go through Prefect's own HTTP client, which retries
+transient errors (read timeouts, dropped connections, 429/502/503) with backoff as every
+Prefect client does.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from typing import Any
 
 import httpx
 import pytest
+from patience import patience
+from prefect.client.base import PrefectHttpxSyncClient
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +51,8 @@ def free_port() -> int:
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
+    """Poll `check` until truthy, for `timeout` seconds on an idle machine (more when loaded)."""
+    timeout = patience(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():
@@ -57,7 +66,7 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, sig)
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=patience(20))
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -75,7 +84,7 @@ class Server:
             [*SANDFORGE, *args],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=patience(600),
             cwd=REPO,
             env={**self.env, **(env or {})},
         )
@@ -83,13 +92,8 @@ class Server:
         return result
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One API request; a 503 (SQLite busy, say) is retried as Prefect's client does."""
-        for _ in range(10):
-            response = self.api.request(method, path, **kwargs)
-            if response.status_code != 503:
-                return response
-            time.sleep(1)
-        return response
+        """One API request; transient failures are retried by Prefect's client (`api`)."""
+        return self.api.request(method, path, **kwargs)
 
     def flow_run(self, run_id: str) -> dict[str, Any]:
         return self.call("GET", f"/flow_runs/{run_id}").raise_for_status().json()
@@ -110,6 +114,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env |= {**QUIET, "PREFECT_HOME": str(home)}
     env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = "1"  # schedules act at once
     env["PREFECT_API_LOG_RETRYABLE_ERRORS"] = "true"  # a 503's cause, in server.log
+    env["PREFECT_SERVER_DATABASE_TIMEOUT"] = str(patience(10))  # SQLite waits on a busy CPU
+    env["PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT"] = str(patience(5))
     logs = home / "server.log"
     with logs.open("w") as log:
         proc = subprocess.Popen(
@@ -120,7 +126,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}/api"
-    api = httpx.Client(base_url=url, timeout=30)
+    api = PrefectHttpxSyncClient(base_url=url, timeout=patience(30), raise_on_all_errors=False)
 
     def healthy() -> bool:
         assert proc.poll() is None, f"server exited: {logs.read_text()[-2000:]}"
@@ -137,6 +143,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "PREFECT_API_URL": url,
             "PREFECT_HOME": str(client_home),
             "PREFECT_LOCAL_STORAGE_PATH": str(client_home / "results"),
+            "PREFECT_API_REQUEST_TIMEOUT": str(patience(60)),  # workers' and flows' clients
         }
         yield Server(url, api, client_env, client_home)
     finally:
@@ -358,7 +365,7 @@ def test_llm_calls_never_exceed_the_global_limit(server, deployment, monkeypatch
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=60)
+            t.join(timeout=patience(60))
     assert peak[0] == 2
 
 

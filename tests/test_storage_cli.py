@@ -4,10 +4,12 @@ clear messages and exit codes, including wrong credentials and an unreachable en
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 from bundle_factory import make_task
+from patience import patience
 from sandforge.storage import s3_server
 from sandforge.storage.backends import open_store
 from sandforge.storage.bundle import verify_bundle
@@ -142,6 +144,8 @@ def test_storage_up_status_down(
 ) -> None:
     for var in s3_server_status.env():
         monkeypatch.delenv(var, raising=False)  # restored afterwards: `up` sets them
+    slow_start = partial(s3_server.up, timeout=patience(s3_server.START_TIMEOUT))
+    monkeypatch.setattr(s3_server, "up", slow_start)  # the CLI's start-up, given the machine
     data_dir, port = tmp_path / "s3", free_port()
     try:
         assert main(["storage", "up", "--data-dir", str(data_dir), "--port", str(port)]) == EXIT_OK
