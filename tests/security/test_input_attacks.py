@@ -22,11 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 from bundle_factory import make_task
 from patience import patience
-from sandforge.seeds.card import MAX_CARD_BYTES
 from sandforge.seeds.registry import CARDS_DIR
+from sandforge.seeds.yaml_files import MAX_FILE_BYTES
+from sandforge.storage.backends import open_store
+from sandforge.storage.bundle import verify_bundle
 from sandforge.storage.catalog import CatalogQueryError, publish_and_catalog, query
 from sandforge.storage.local import LocalStore
-from sandforge.storage.store import open_store
 
 from sandforge.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
@@ -83,7 +84,7 @@ def _hex_integer(path: Path) -> None:
 
 
 def _huge_file(path: Path) -> None:
-    path.write_text(base_card() + "\n# " + "x" * (10 * MAX_CARD_BYTES) + "\n")
+    path.write_text(base_card() + "\n# " + "x" * (10 * MAX_FILE_BYTES) + "\n")
 
 
 def _sparse_10_gb(path: Path) -> None:
@@ -131,7 +132,7 @@ CARD_ATTACKS: list[tuple[str, Callable[[Path], None], list[str]]] = [
     ("deep-complex-key", _deep_key, ["nested deeper than 12 levels"]),
     ("huge-integer", _huge_integer, ["field 'original_train_rows'", "integer too large"]),
     ("huge-hex-integer", _hex_integer, ["field 'original_train_rows'", "integer too large"]),
-    ("huge-file", _huge_file, ["too large", f"at most {MAX_CARD_BYTES}"]),
+    ("huge-file", _huge_file, ["too large", f"at most {MAX_FILE_BYTES}"]),
     ("sparse-10-gb-file", _sparse_10_gb, ["too large"]),
     ("binary-garbage", _binary_garbage, ["not UTF-8 text"]),
     ("nul-bytes", _nul_bytes, ["not valid YAML"]),
@@ -318,8 +319,9 @@ from pathlib import Path
 
 sys.path.insert(0, sys.argv[1])  # tests/, for bundle_factory
 from bundle_factory import make_task
+from sandforge.storage.bundle import verify_bundle
 from sandforge.storage.catalog import publish_and_catalog
-from sandforge.storage.store import open_store
+from sandforge.storage.backends import open_store
 
 store, ready, go, salt = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])
 manifest, files = make_task("race-task", salt=salt)
@@ -371,7 +373,7 @@ def test_six_publishers_of_the_same_content_store_one_version(tmp_path: Path) ->
     assert sum(created for _, created, _ in results) == 1
     store = LocalStore(tmp_path / "store")
     assert store.versions("race-task") == [1]
-    assert store.verify("race-task", 1)["content_hash"] == results[0][2]
+    assert verify_bundle(store.bundle_path("race-task", 1))["content_hash"] == results[0][2]
     _no_staging_left(store)
     assert [(r["task_id"], r["version"]) for r in query(store)] == [("race-task", 1)]
 
@@ -382,7 +384,9 @@ def test_six_publishers_of_different_content_get_distinct_versions(tmp_path: Pat
     assert all(created for _, created, _ in results)
     store = LocalStore(tmp_path / "store")
     for version, _, content_hash in results:  # each version holds its own publisher's bytes
-        assert store.verify("race-task", version)["content_hash"] == content_hash
+        assert (
+            verify_bundle(store.bundle_path("race-task", version))["content_hash"] == content_hash
+        )
     _no_staging_left(store)
     assert len(query(store)) == 6
 
