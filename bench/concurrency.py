@@ -45,7 +45,8 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     import sandforge.validators.expectations  # noqa: F401  warm-up: GX imports in seconds
     from prefect.task_runners import ThreadPoolTaskRunner
     from sandforge.flows.generate_batch import generate_batch
-    from sandforge.flows.progress import listen
+
+    from sandforge.progress import listen
 
     marks: dict[str, float] = {}
 

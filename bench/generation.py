@@ -87,7 +87,8 @@ def run_batch(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     begin = time.perf_counter()
     from prefect.task_runners import ThreadPoolTaskRunner
     from sandforge.flows.generate_batch import generate_batch
-    from sandforge.flows.progress import listen
+
+    from sandforge.progress import listen
 
     marks: dict[str, float] = {}
     counts = {"candidates": 0, "accepted": 0}
@@ -136,16 +137,11 @@ def run_batch(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     }
 
 
-def stage_order() -> list[str]:
-    from sandforge.flows.generate_batch import BUILDING, PLANNING
-
-    return [s.name for s in (*PLANNING, *BUILDING)] + ["publish"]
-
-
 def ordered_stages(medians: dict[str, float]) -> dict[str, float]:
     """The summary's per-stage medians in pipeline order (unknown stages last)."""
-    order = stage_order()
-    known = {name: medians[name] for name in order if name in medians}
+    from sandforge.stages import STAGE_ORDER
+
+    known = {name: medians[name] for name in STAGE_ORDER if name in medians}
     return {**known, **{k: v for k, v in sorted(medians.items()) if k not in known}}
 
 

@@ -43,10 +43,10 @@ def recorded_runs() -> list[str]:
 def replay_run(name: str, scratch: Path) -> dict[str, Any]:
     """Every candidate of one cassette through the pipeline; its ledger and verdicts."""
     from sandforge.agents.llm.replay import load_cassette, replayed_provider
-    from sandforge.flows.generate_batch import BUILDING, PLANNING
     from sandforge.seeds.registry import load_all
 
     from sandforge.pipeline import Candidate
+    from sandforge.stages import BUILDING, PLANNING
 
     cassette = load_cassette(FIXTURES / f"{name}.json")
     provider, transport = replayed_provider(cassette)

@@ -21,8 +21,10 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from sandforge.agents.dna import TaskDNA
 from sandforge.agents.roles import DnaExtractor, Provider
-from sandforge.flows.caching import RESULT_SERIALIZER, dna_key, provider_ref
+from sandforge.flows.caching import RESULT_SERIALIZER, dna_key
 from sandforge.seeds.card import SeedCard
+
+from sandforge.cache_keys import provider_ref
 
 LLM_LIMIT = "sandforge-llm"
 ROLES = ("extractor", "strategist", "designer", "writer", "reviewer")

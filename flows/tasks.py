@@ -3,8 +3,8 @@
 A stage that can fail transiently on a candidate (an LLM call, storage, a sandbox start:
 `Stage.retries_for` > 0) runs as its own Prefect task and is retried; the others run as plain
 calls inside the calling task (`build_candidate`), because a task run costs the API server
-more CPU than most stages do. A stage that rejects a candidate returns normally (a verdict is
-deterministic: no retry); anything else it raises counts as transient.
+more CPU than most stages do. `call_as_task` is how the flow has
+sandforge.stages.run_stages call each stage; a verdict is deterministic, only errors retry.
 """
 
 from __future__ import annotations
@@ -15,21 +15,7 @@ from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from sandforge.pipeline import Candidate, Rejection, Stage
-
-
-class StageFailed(Exception):
-    """A stage still raised after its retries: the candidate ends rejected, with the error."""
-
-    def __init__(self, stage: str, error: str):
-        super().__init__(stage, error)
-        self.stage, self.error = stage, error
-
-    def __str__(self) -> str:
-        return f"{self.stage}: {self.error}"
-
-    def rejection(self) -> Rejection:
-        return Rejection(self.stage, f"error: {self.error}")
+from sandforge.pipeline import Candidate, Stage
 
 
 @functools.lru_cache(maxsize=64)
@@ -50,15 +36,7 @@ def stage_task(stage: Stage, retries: int) -> Task[[Candidate], Candidate]:
     )
 
 
-def run_stages(candidate: Candidate, stages: tuple[Stage, ...]) -> Candidate:
-    """Run stages in order until one rejects; raises StageFailed past a stage's retries."""
-    for stage in stages:
-        retries = stage.retries_for(candidate)
-        step = stage_task(stage, retries) if retries else stage
-        try:
-            candidate = step(candidate)
-        except Exception as exc:
-            raise StageFailed(stage.name, f"{type(exc).__name__}: {exc}") from exc
-        if candidate.rejection is not None:
-            break
-    return candidate
+def call_as_task(stage: Stage, candidate: Candidate) -> Candidate:
+    """A stage with retries on this candidate as a retried task; any other as a plain call."""
+    retries = stage.retries_for(candidate)
+    return stage_task(stage, retries)(candidate) if retries else stage(candidate)

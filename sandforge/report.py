@@ -2,16 +2,22 @@
 
 Sections: headline figures, the funnel (candidates entering each stage, rejections by
 reason), median time per stage, every task's threshold ladder, diversity counts and the task
-table.
+table. The report is kept in the batch's store, beside the bundles (`write_report`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html import escape
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sandforge.tiers import REFERENCE_SUBMISSIONS
 
+if TYPE_CHECKING:
+    from sandforge.storage.store import Store
+
+REPORTS = "_reports"  # a store-object folder: never a task id the stores list
 BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH, NOTE_WIDTH = 360, 22, 200, 160
 LADDER_WIDTH, LABEL_GAP = 520, 16
 TIER_COLORS = {"median": "#4c78a8", "bronze": "#cd7f32", "silver": "#7f8c99", "gold": "#d4a017"}
@@ -215,3 +221,15 @@ def render_report(summary: dict[str, Any], title: str, parameters: dict[str, Any
         + _task_table(summary["tasks"])
         + "</body></html>\n"
     )
+
+
+def report_name(run_name: str, now: datetime | None = None) -> str:
+    """`<UTC time>-<run name>`: sorts by time, names the run the Prefect UI shows."""
+    return f"{now or datetime.now(UTC):%Y%m%dT%H%M%SZ}-{Path(run_name).name}"
+
+
+def write_report(store: Store, name: str, html: str) -> str:
+    """Store the HTML report as `<store>/_reports/<name>.html`; returns its URL."""
+    object_name = f"{REPORTS}/{name}.html"
+    store.put_object(object_name, html.encode(), content_type="text/html")
+    return store.object_url(object_name)

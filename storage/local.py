@@ -115,7 +115,13 @@ class LocalStore:
             return None
 
     def put_object(
-        self, name: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
+        self,
+        name: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",  # a local file has none
     ) -> bool:
         path = self.root / safe_object_name(name)
         with self._objects_lock():
@@ -126,6 +132,9 @@ class LocalStore:
                 return False
             write_atomically(path, data)
         return True
+
+    def object_url(self, name: str) -> str:
+        return (self.root / safe_object_name(name)).resolve().as_uri()
 
     def list_objects(self, folder: str) -> dict[str, str]:
         folder = folder.strip("/")

@@ -197,10 +197,21 @@ class S3Store:
         return None if data is None or etag is None else (data, etag)
 
     def put_object(
-        self, name: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
+        self,
+        name: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",
     ) -> bool:
         key = self._base + safe_object_name(name)
-        return self._put(key, data, if_match=if_match, create_only=create_only)
+        return self._put(
+            key, data, if_match=if_match, create_only=create_only, content_type=content_type
+        )
+
+    def object_url(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self._base}{safe_object_name(name)}"
 
     def list_objects(self, folder: str) -> dict[str, str]:
         folder = folder.strip("/")

@@ -12,14 +12,14 @@ import pytest
 from sandforge.agents.llm import cost
 from sandforge.agents.llm.replay import ReplayTransport, load_cassette, replayed_provider
 from sandforge.agents.recipe import Recipe
-from sandforge.flows.generate_batch import BUILDING, PLANNING
-from sandforge.flows.regenerate import regenerate
 from sandforge.seeds.registry import load_all
 from sandforge.storage.backends import open_store
 from sandforge.storage.bundle import verify_bundle
 from sandforge.storage.stages import Publish
 
 from sandforge.pipeline import Candidate
+from sandforge.regenerate import regenerate
+from sandforge.stages import BUILDING, PLANNING
 
 pytestmark = pytest.mark.slow
 

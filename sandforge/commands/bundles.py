@@ -105,7 +105,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
-    from sandforge.flows.regenerate import regenerate
+    from sandforge.regenerate import regenerate
     from sandforge.storage.bundle import BundleError
 
     try:

@@ -48,7 +48,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from sandforge.flows.generate_batch import generate_batch
-    from sandforge.flows.progress import listen
+    from sandforge.progress import listen
 
     flow = generate_batch.with_options(
         task_runner=ThreadPoolTaskRunner(max_workers=args.concurrency)

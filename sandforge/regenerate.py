@@ -17,13 +17,12 @@ from sandforge.agents.providers import get_provider
 from sandforge.agents.recipe import Recipe
 from sandforge.agents.roles import Provider, Verdict
 from sandforge.agents.stages import Design
-from sandforge.flows.generate_batch import BUILDING
-from sandforge.seeds.registry import load_all
-from sandforge.storage.bundle import BundleError, read_manifest
-from sandforge.storage.stages import manifest_for
-
 from sandforge.bundle_files import PUBLIC
 from sandforge.pipeline import Candidate
+from sandforge.seeds.registry import load_all
+from sandforge.stages import BUILDING
+from sandforge.storage.bundle import BundleError, read_manifest
+from sandforge.storage.stages import manifest_for
 
 
 @dataclass(frozen=True)
