@@ -231,5 +231,5 @@ def report_name(run_name: str, now: datetime | None = None) -> str:
 def write_report(store: Store, name: str, html: str) -> str:
     """Store the HTML report as `<store>/_reports/<name>.html`; returns its URL."""
     object_name = f"{REPORTS}/{name}.html"
-    store.put_object(object_name, html.encode(), content_type="text/html")
+    store.put_object(object_name, html.encode())
     return store.object_url(object_name)

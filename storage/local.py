@@ -115,13 +115,7 @@ class LocalStore:
             return None
 
     def put_object(
-        self,
-        name: str,
-        data: bytes,
-        *,
-        if_match: str | None = None,
-        create_only: bool = False,
-        content_type: str = "application/octet-stream",  # a local file has none
+        self, name: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
     ) -> bool:
         path = self.root / safe_object_name(name)
         with self._objects_lock():

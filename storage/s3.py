@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import mimetypes
 import os
 import re
 from collections.abc import Iterator
@@ -197,18 +198,11 @@ class S3Store:
         return None if data is None or etag is None else (data, etag)
 
     def put_object(
-        self,
-        name: str,
-        data: bytes,
-        *,
-        if_match: str | None = None,
-        create_only: bool = False,
-        content_type: str = "application/octet-stream",
+        self, name: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
     ) -> bool:
         key = self._base + safe_object_name(name)
-        return self._put(
-            key, data, if_match=if_match, create_only=create_only, content_type=content_type
-        )
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return self._put(key, data, if_match=if_match, create_only=create_only, content_type=kind)
 
     def object_url(self, name: str) -> str:
         return f"s3://{self.bucket}/{self._base}{safe_object_name(name)}"

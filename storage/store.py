@@ -80,21 +80,15 @@ class Store(Protocol):
         ...
 
     def put_object(
-        self,
-        name: str,
-        data: bytes,
-        *,
-        if_match: str | None = None,
-        create_only: bool = False,
-        content_type: str = "application/octet-stream",
+        self, name: str, data: bytes, *, if_match: str | None = None, create_only: bool = False
     ) -> bool:
         """Write a store object; False when the condition fails: with `create_only` it already
-        exists, with `if_match` its tag is no longer that one. `content_type` is what a
-        browser is told (S3 serves it; a local file has none)."""
+        exists, with `if_match` its tag is no longer that one."""
         ...
 
     def object_url(self, name: str) -> str:
-        """Where a store object can be opened from outside: a file:// or s3:// URL."""
+        """Where a store object opens from outside (file:// or s3://); S3 serves it with the
+        content type its extension names (`_reports/x.html` as text/html)."""
         ...
 
     def list_objects(self, folder: str) -> dict[str, str]:
