@@ -9,8 +9,8 @@ from typing import Any
 
 from sandforge.agents.providers import get_provider
 from sandforge.seeds.registry import select
+from sandforge.storage.backends import open_store
 from sandforge.storage.stages import Publish
-from sandforge.storage.store import open_store
 
 from sandforge.batch import Batch
 from sandforge.draws import Waves, attempt_cap

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from bundle_factory import make_task
+from sandforge.storage.backends import open_store
 from sandforge.storage.catalog import publish_and_catalog
-from sandforge.storage.store import open_store
 from serial_batch import run_batch
 
 RUN_AND_REPORT = """
