@@ -22,9 +22,9 @@ from sandforge.storage.local import LocalStore
 from sandforge.storage.store import Store
 
 from sandforge.pipeline import Candidate
+from sandforge.tiers import TIERS
 
 REPORTS = "_reports"  # beside the bundles; never a task id the stores list
-TIERS = ("median", "bronze", "silver", "gold")
 KEYS = {"tasks": "batch-tasks", "summary": "batch-summary", "report": "batch-report"}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from sandforge.tiers import REFERENCE_SUBMISSIONS
+from sandforge.tiers import REFERENCE_SUBMISSIONS, TIERS
 
 BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH, NOTE_WIDTH = 360, 22, 200, 160
 LADDER_WIDTH, LABEL_GAP = 520, 16
@@ -172,20 +172,19 @@ def _diversity_section(summary: dict[str, Any]) -> str:
 
 
 def _task_table(tasks: list[dict[str, Any]]) -> str:
-    tiers = ("median", "bronze", "silver", "gold")
     rows = [
         [
             f"{escape(t['task_id'])}@{t['version']}",
             escape(t["seed_id"]),
             escape(t["domain"]),
             escape(f"{t['task_type']}, {t['metric']}"),
-            *(f'<span class="num">{_fmt(t["thresholds"][k])}</span>' for k in tiers),
+            *(f'<span class="num">{_fmt(t["thresholds"][k])}</span>' for k in TIERS),
             "yes" if t["reused"] else "",
             f"<code>{escape(str(t['path']))}</code>",
         ]
         for t in tasks
     ]
-    header = ["task", "seed", "domain", "type, metric", *tiers, "reused", "bundle"]
+    header = ["task", "seed", "domain", "type, metric", *TIERS, "reused", "bundle"]
     return "<h2>Tasks</h2>" + _table(header, rows)
 
 
