@@ -332,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.repeat < 1:
         Console(stderr=True).print("--runs and --repeat must be at least 1")
         return EXIT_BAD_INPUT
+    python = shutil.which(args.python)
+    if python is None:
+        Console(stderr=True).print(f"--python {args.python}: no such interpreter")
+        return EXIT_BAD_INPUT
+    args.python = os.path.abspath(python)  # runs are started in the task's folder
     if args.bundle is not None and not (args.bundle / "prepared" / "public").is_dir():
         Console(stderr=True).print(f"{args.bundle}: not a bundle folder (no prepared/public)")
         return EXIT_BAD_INPUT
