@@ -263,7 +263,13 @@ def run_normal(public: Path, runs: int, python: str) -> dict[str, Any]:
 
 
 def generate_bundle(store: Path) -> Path:
-    """One task through `sandforge generate` (the offline provider), as a user would."""
+    """One task through `sandforge generate` (the offline provider), as a user would; signed
+    with a throwaway key beside the store unless a key is configured."""
+    from sandforge.storage.signing import KEY_ENV, KEY_FILE_ENV
+
+    env = dict(os.environ)
+    if not (env.get(KEY_ENV) or env.get(KEY_FILE_ENV)):
+        env[KEY_FILE_ENV] = str(store.parent / "keys" / "signing.pem")
     command = ["generate", "--seeds", SEED, "--per-seed", "1", "--store", str(store), "--json"]
     run = subprocess.run(
         [sys.executable, "-m", "sandforge.cli", *command],
@@ -271,6 +277,7 @@ def generate_bundle(store: Path) -> Path:
         text=True,
         timeout=900,
         check=True,
+        env=env,
     )
     return Path(json.loads(run.stdout)["tasks"][0]["path"])
 
