@@ -33,6 +33,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sandforge.tiers import TIERS
+
 # name -> (target, "max": the measured value must stay at or below it)
 TARGETS: dict[str, tuple[float, str]] = {
     "pull_seconds": (10.0, "max"),
@@ -79,9 +81,7 @@ def synthetic_bundle(index: int, evaluator: bytes) -> tuple[dict[str, Any], dict
 def _fields(index: int, rng: random.Random) -> dict[str, Any]:
     lower = index % 2 == 0
     ladder = sorted(rng.uniform(0.1, 1.0) for _ in range(4))
-    tiers = (
-        ("gold", "silver", "bronze", "median") if lower else ("median", "bronze", "silver", "gold")
-    )
+    tiers = tuple(reversed(TIERS)) if lower else TIERS
     return {
         "task_id": f"bench-task-{index:05d}",
         "seed_id": "bench",

@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandforge.tiers import REFERENCE_SUBMISSIONS
+from sandforge.tiers import REFERENCE_SUBMISSIONS, TIERS
 
 if TYPE_CHECKING:
     from sandforge.storage.store import Store
@@ -178,20 +178,19 @@ def _diversity_section(summary: dict[str, Any]) -> str:
 
 
 def _task_table(tasks: list[dict[str, Any]]) -> str:
-    tiers = ("median", "bronze", "silver", "gold")
     rows = [
         [
             f"{escape(t['task_id'])}@{t['version']}",
             escape(t["seed_id"]),
             escape(t["domain"]),
             escape(f"{t['task_type']}, {t['metric']}"),
-            *(f'<span class="num">{_fmt(t["thresholds"][k])}</span>' for k in tiers),
+            *(f'<span class="num">{_fmt(t["thresholds"][k])}</span>' for k in TIERS),
             "yes" if t["reused"] else "",
             f"<code>{escape(str(t['path']))}</code>",
         ]
         for t in tasks
     ]
-    header = ["task", "seed", "domain", "type, metric", *tiers, "reused", "bundle"]
+    header = ["task", "seed", "domain", "type, metric", *TIERS, "reused", "bundle"]
     return "<h2>Tasks</h2>" + _table(header, rows)
 
 

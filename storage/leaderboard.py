@@ -19,7 +19,7 @@ from typing import Any
 
 from sandforge.storage.bundle import BundleError
 
-from sandforge.tiers import TIERS
+from sandforge.tiers import SANDMLE_REWARD, TIERS, VALID_REWARD, at_least, better, tier_of
 
 BEST_FIRST = tuple(reversed(TIERS))
 TEAMS = 10
@@ -33,8 +33,8 @@ def thresholds_of(manifest: dict[str, Any]) -> tuple[dict[str, float], bool]:
     if set(TIERS) - set(thresholds) or not isinstance(lower, bool):
         raise BundleError(f"{where}: manifest lacks the four thresholds or is_lower_better")
     values = {tier: float(thresholds[tier]) for tier in BEST_FIRST}
-    ladder = [values[tier] for tier in BEST_FIRST]
-    ordered = all(_better(a, b, lower) for a, b in itertools.pairwise(ladder))
+    ladder = list(values.values())
+    ordered = all(better(a, b, lower) for a, b in itertools.pairwise(ladder))
     if not all(map(math.isfinite, ladder)) or not ordered:
         raise BundleError(f"{where}: thresholds are not finite and strictly ordered: {values}")
     return values, lower
@@ -57,7 +57,7 @@ def leaderboard(manifest: dict[str, Any]) -> list[tuple[str, float]]:
     below = [
         (team, float(scores[name]))
         for name, team in (("trivial", "trivial baseline"), ("sample", "sample submission"))
-        if isinstance(scores.get(name), int | float) and not _better(scores[name], median, lower)
+        if isinstance(scores.get(name), int | float) and not better(scores[name], median, lower)
     ]
     below.sort(key=lambda row: row[1], reverse=not lower)
     floor = below[-1][1] if below else median
@@ -71,27 +71,24 @@ def mlebench_medals(
     """MLE-bench's rank_score: medals inclusive and exclusive of each other, median strict."""
     if score is None:
         return dict.fromkeys(("gold_medal", "silver_medal", "bronze_medal", "above_median"), False)
-    gold = _at_least(score, thresholds["gold"], lower)
-    silver = not gold and _at_least(score, thresholds["silver"], lower)
-    bronze = not gold and not silver and _at_least(score, thresholds["bronze"], lower)
+    gold = at_least(score, thresholds["gold"], lower)
+    silver = not gold and at_least(score, thresholds["silver"], lower)
+    bronze = not gold and not silver and at_least(score, thresholds["bronze"], lower)
     return {
         "gold_medal": gold,
         "silver_medal": silver,
         "bronze_medal": bronze,
-        "above_median": _better(score, thresholds["median"], lower),
+        "above_median": better(score, thresholds["median"], lower),
     }
 
 
 def sandmle_reward(score: float | None, thresholds: dict[str, float], lower: bool) -> float:
-    """The trainer's dense milestone reward without its think-block term: 0.2 for a parsed
-    score, plus the single largest milestone reached (comparisons inclusive)."""
+    """The trainer's dense milestone reward without its think-block term: VALID_REWARD for a
+    parsed score, raised to the value of the best milestone reached (comparisons inclusive)."""
     if score is None:
         return 0.0
-    milestones = {"gold": 0.7, "silver": 0.6, "bronze": 0.5, "median": 0.1}
-    reached = [
-        bonus for tier, bonus in milestones.items() if _at_least(score, thresholds[tier], lower)
-    ]
-    return round(0.2 + max(reached, default=0.0), 10)
+    tier = tier_of(score, thresholds, lower)
+    return VALID_REWARD if tier is None else SANDMLE_REWARD[tier]
 
 
 def position_score(score: float | None, board: list[float], lower: bool) -> float:
@@ -101,13 +98,5 @@ def position_score(score: float | None, board: list[float], lower: bool) -> floa
     if score is None:
         return 0.0
     n = len(board)
-    position = next((i for i, s in enumerate(board, 1) if _at_least(score, s, lower)), n + 1)
+    position = next((i for i, s in enumerate(board, 1) if at_least(score, s, lower)), n + 1)
     return (n - position + 1) / n
-
-
-def _at_least(score: float, threshold: float, lower: bool) -> bool:
-    return score <= threshold if lower else score >= threshold
-
-
-def _better(a: float, b: float, lower: bool) -> bool:
-    return a < b if lower else a > b

@@ -18,8 +18,13 @@ from pathlib import Path
 
 import pytest
 from sandforge.agents.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
-from sandforge.validators import grader
-from sandforge.validators.evaluator import evaluator_config, render_evaluator, score_submission
+from sandforge.validators import evaluator_template as template
+from sandforge.validators.evaluator import (
+    evaluator_config,
+    render_evaluator,
+    score_submission,
+    with_answers_at,
+)
 from sandforge.validators.metrics import METRICS as CATALOGUE
 from sandforge.validators.metrics import TaskType
 
@@ -96,7 +101,7 @@ def answers_for(config: dict, rng: random.Random) -> tuple[list[str], list[list[
 
 
 def _prediction_cells(config: dict, rng: random.Random) -> list[str]:
-    kind = grader.KINDS[config["metric"]]
+    kind = template.KINDS[config["metric"]]
     columns = config["submission_columns"][1:]
     if kind == "label":
         return [rng.choice(config["classes"][column]) for column in columns]
@@ -167,7 +172,7 @@ def bundle(tmp_path: Path):
     return build
 
 
-@pytest.mark.parametrize("metric", sorted(grader.METRICS))
+@pytest.mark.parametrize("metric", sorted(template.METRICS))
 def test_valid_submission_prints_one_report_with_the_in_process_score(bundle, tmp_path, metric):
     public, config, _, submission = bundle(metric)
     path = write_csv(tmp_path / "submission.csv", *submission)
@@ -187,17 +192,34 @@ def test_columns_and_rows_may_come_in_any_order(bundle, tmp_path):
     assert parse_report(run_evaluator(public, path))["score"] == base["score"]
 
 
-def test_falls_back_to_answer_csv_in_the_working_directory(bundle, tmp_path):
-    public, config, _, submission = bundle("accuracy", private=False)
+def test_never_falls_back_to_answers_in_the_working_directory(bundle, tmp_path):
+    """An agent that writes its own answer.csv where the evaluator runs must not score gold."""
+    public, _, _, submission = bundle("accuracy", private=False)
     assert not (public.parent / "private").exists()
+    path = write_csv(tmp_path / "submission.csv", *submission)
+    result = run_evaluator(public, path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "no answers at" in result.stderr and "private" in result.stderr
+
+
+def test_answers_in_public_only_where_the_evaluator_says_so(bundle, tmp_path):
+    """SandMLE's own layout (an explicit export option) rewrites ANSWERS to answer.csv."""
+    public, config, _, submission = bundle("accuracy", private=False)
+    source = (public / "evaluator.py").read_text(encoding="utf-8")
+    (public / "evaluator.py").write_text(with_answers_at(source, "answer.csv"), encoding="utf-8")
     path = write_csv(tmp_path / "submission.csv", *submission)
     report = parse_report(run_evaluator(public, path))
     assert report["score"] == score_submission(config, path, public / "answer.csv")
+    refused = run_evaluator(public, public / "answer.csv")
+    assert refused.returncode == 1 and "hidden answers" in refused.stderr
+    sample = write_csv(public / "sample_submission.csv", *submission)  # beside the answers: fine
+    assert parse_report(run_evaluator(public, sample))["score"] == report["score"]
 
 
 def test_without_answers_exits_2_and_says_where_it_looked(bundle, tmp_path):
-    public, _, _, submission = bundle("accuracy", private=False)
-    (public / "answer.csv").unlink()
+    public, _, _, submission = bundle("accuracy")
+    (public.parent / "private" / "answer.csv").unlink()
     result = run_evaluator(public, write_csv(tmp_path / "submission.csv", *submission))
     assert result.returncode == 2
     assert result.stdout == ""
@@ -206,7 +228,7 @@ def test_without_answers_exits_2_and_says_where_it_looked(bundle, tmp_path):
 
 def test_unrendered_grader_exits_2(bundle, tmp_path):
     public, _, _, submission = bundle("accuracy")
-    (public / "evaluator.py").write_text(Path(grader.__file__).read_text(encoding="utf-8"))
+    (public / "evaluator.py").write_text(Path(template.__file__).read_text(encoding="utf-8"))
     result = run_evaluator(public, write_csv(tmp_path / "submission.csv", *submission))
     assert result.returncode == 2
     assert "CONFIG" in result.stderr
@@ -238,21 +260,30 @@ def _rename_column(header, rows):
 INVALID = [
     # (case, metric, mutation, fragments the message must contain)
     ("missing id", "multiclass_log_loss", lambda h, r: (h, r[1:]), ["missing", "'1000'"]),
+    ("unknown id", "rmse", _set(0, 0, "99999"), ["not in the test set", "99999", "line 2"]),
     (
-        "extra id",
+        "one row too many",
         "rmse",
         lambda h, r: (h, [*r, ["99999", "1.0"]]),
-        ["not in the test set", "99999"],
+        ["more data rows than the 60 ids"],
     ),
-    ("duplicate id", "accuracy", lambda h, r: (h, [*r, r[5]]), ["duplicate", "'1005'"]),
+    (
+        "duplicate id",
+        "accuracy",
+        lambda h, r: (h, [*r[:6], r[5], *r[7:]]),
+        ["duplicate", "'1005'", "line 8"],
+    ),
     ("half the rows", "rmse", lambda h, r: (h, r[::2]), ["has 30 rows", "test set 60"]),
     ("header only", "rmse", lambda h, r: (h, []), ["no rows"]),
     ("renamed column", "multiclass_log_loss", _rename_column, ["missing", "'cat'", "'wrong'"]),
     ("missing column", "multiclass_log_loss", _drop_column, ["missing column", "'cat'"]),
     ("extra column", "roc_auc", _add_column, ["unexpected column", "'extra'"]),
-    ("ragged row", "rmse", lambda h, r: (h, [*r[:3], r[3][:1], *r[4:]]), ["fields", "row 4"]),
-    ("nan", "mean_columnwise_rmse", _set(2, 2, "nan"), ["'y'", "'1002'", "finite"]),
+    ("ragged row", "rmse", lambda h, r: (h, [*r[:3], r[3][:1], *r[4:]]), ["fields", "line 5"]),
+    ("nan", "mean_columnwise_rmse", _set(2, 2, "nan"), ["'y'", "'1002'", "line 4", "finite"]),
     ("inf", "mae", _set(2, 1, "inf"), ["'1002'", "finite"]),
+    ("overflowing float", "rmse", _set(2, 1, "1e400"), ["'price'", "line 4", "finite"]),
+    ("huge value", "rmse", _set(2, 1, "1e200"), ["'price'", "line 4", "out of range"]),
+    ("square overflows", "mean_columnwise_rmse", _set(5, 1, "1e154"), ["'x'", "line 7"]),
     ("non-numeric", "rmse", _set(4, 1, "abc"), ["'abc'", "not a number", "'1004'"]),
     ("empty cell", "log_loss", _set(4, 1, ""), ["empty value", "'1004'"]),
     ("unknown label", "quadratic_weighted_kappa", _set(7, 1, "huge"), ["'huge'", "'1007'"]),
@@ -299,7 +330,7 @@ def test_missing_submission_file_is_invalid(bundle, tmp_path):
 def test_in_process_scoring_raises_invalid_submission(bundle, tmp_path):
     public, config, _, (header, rows) = bundle("accuracy")
     path = write_csv(tmp_path / "submission.csv", header, rows[1:])
-    with pytest.raises(grader.InvalidSubmission, match="missing"):
+    with pytest.raises(template.InvalidSubmission, match="missing"):
         score_submission(config, path, public.parent / "private" / "answer.csv")
 
 
@@ -318,7 +349,7 @@ def test_render_is_deterministic_and_round_trips_the_config():
     assert source == render_evaluator(dict(reversed(config.items())))
     assert _rendered_config(source) == config
     assert source.count("CONFIG = None") == 0
-    grader_lines = Path(grader.__file__).read_text(encoding="utf-8").splitlines()
+    grader_lines = Path(template.__file__).read_text(encoding="utf-8").splitlines()
     rendered_lines = source.splitlines()
     assert (
         rendered_lines[: grader_lines.index("CONFIG = None")]
@@ -353,3 +384,27 @@ def test_config_follows_the_recipe():
 def test_config_rejects_incomplete_thresholds():
     with pytest.raises(ValueError, match="median"):
         evaluator_config(make_recipe("rmse"), {"gold": 1.0, "silver": 2.0, "bronze": 3.0})
+
+
+def test_the_submission_path_may_be_given_with_an_equals_sign(bundle, tmp_path):
+    public, *_, submission = bundle("rmse")
+    path = write_csv(tmp_path / "submission.csv", *submission)
+    spaced = parse_report(run_evaluator(public, path))
+    joined = subprocess.run(
+        [sys.executable, "evaluator.py", f"--submission_path={path}"],
+        cwd=public,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert parse_report(joined) == spaced
+
+
+@pytest.mark.parametrize("argv", [[], ["--submission_path"], ["--other", "x"], ["a", "b", "c"]])
+def test_bad_arguments_exit_2_with_the_usage(bundle, argv):
+    public, *_ = bundle("rmse")
+    result = subprocess.run(
+        [sys.executable, "evaluator.py", *argv], cwd=public, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert "usage: evaluator.py --submission_path PATH" in result.stderr

@@ -1,4 +1,6 @@
-"""The standalone grader scores exactly like scikit-learn and agrees with the metric catalogue."""
+"""The evaluator template (every bundle's evaluator.py) scores exactly like scikit-learn, and its
+copies of the registries (metric names and submission kinds, tier names, the reported precision)
+agree with the originals: validators.metrics and sandforge.tiers."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sandforge.validators import grader
+from sandforge.validators import evaluator_template as template
 from sandforge.validators.metrics import METRICS as CATALOGUE
 from sklearn import metrics as skm
+
+from sandforge import tiers
 
 SEEDS = range(5)
 N = 200
@@ -151,8 +155,8 @@ CASES: dict[str, Callable] = {
 }
 
 
-def test_every_grader_metric_has_a_parity_case():
-    assert set(CASES) == set(grader.METRICS)
+def test_every_template_metric_has_a_parity_case():
+    assert set(CASES) == set(template.METRICS)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -162,7 +166,7 @@ def test_metric_matches_sklearn(name: str, seed: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn's zero-division warning in macro F1
         (y_true, y_pred), expected = CASES[name](rng)
-    got = grader.METRICS[name](y_true.tolist(), y_pred.tolist())
+    got = template.METRICS[name](y_true.tolist(), y_pred.tolist())
     assert isinstance(got, float)
     assert got == pytest.approx(float(expected), abs=1e-9, rel=0)
 
@@ -174,12 +178,12 @@ def test_log_loss_renormalises_rows_that_do_not_sum_to_one(seed: int):
     y = _labels(rng, k)
     rows = rng.uniform(0.01, 1.0, (len(y), k))  # valid cells; row sums anywhere in (0.04, 4)
     expected = skm.log_loss(y, rows / rows.sum(axis=1, keepdims=True), labels=list(range(k)))
-    got = grader.multiclass_log_loss(y.tolist(), rows.tolist())
+    got = template.multiclass_log_loss(y.tolist(), rows.tolist())
     assert got == pytest.approx(expected, abs=1e-9, rel=0)
 
 
 def test_log_loss_clips_certain_wrong_answers_instead_of_failing():
-    assert grader.log_loss([1, 0], [0.0, 1.0]) == pytest.approx(-np.log(np.finfo(float).eps))
+    assert template.log_loss([1, 0], [0.0, 1.0]) == pytest.approx(-np.log(np.finfo(float).eps))
 
 
 def test_kappa_equals_sklearn_default_when_every_class_appears():
@@ -187,51 +191,61 @@ def test_kappa_equals_sklearn_default_when_every_class_appears():
     y = _labels(rng, 5)
     p = _noisy(rng, y, 5)
     expected = skm.cohen_kappa_score(y, p, weights="quadratic")
-    assert grader.quadratic_weighted_kappa(y.tolist(), p.tolist()) == pytest.approx(expected)
+    assert template.quadratic_weighted_kappa(y.tolist(), p.tolist()) == pytest.approx(expected)
 
 
 def test_kappa_keeps_the_distance_of_a_class_nobody_used():
     # Class 2 of 0..3 is never used: 1 -> 3 is still two steps, as with labels=range(4).
     y, p = [0, 1, 3, 3, 0, 1, 3], [1, 1, 3, 1, 0, 3, 3]
     expected = skm.cohen_kappa_score(y, p, weights="quadratic", labels=[0, 1, 2, 3])
-    assert grader.quadratic_weighted_kappa(y, p) == pytest.approx(expected)
+    assert template.quadratic_weighted_kappa(y, p) == pytest.approx(expected)
     assert expected != pytest.approx(skm.cohen_kappa_score(y, p, weights="quadratic"))
 
 
 @pytest.mark.parametrize("metric", ["roc_auc", "quadratic_weighted_kappa"])
 def test_metric_undefined_on_single_class_answers_raises(metric: str):
     with pytest.raises(ValueError, match="single class"):
-        grader.METRICS[metric]([1, 1, 1], [1, 1, 1])
+        template.METRICS[metric]([1, 1, 1], [1, 1, 1])
 
 
 def test_rmsle_rejects_negative_values():
     with pytest.raises(ValueError, match="non-negative"):
-        grader.rmsle([1.0, 2.0], [1.0, -0.5])
+        template.rmsle([1.0, 2.0], [1.0, -0.5])
 
 
-def test_grader_agrees_with_the_catalogue():
+def test_template_metric_tables_are_the_registry():
+    """The template stands alone, so it copies the registry's tables; they must not drift."""
     implemented = {name: info for name, info in CATALOGUE.items() if info.implemented}
-    assert set(grader.METRICS) == set(implemented)
-    assert {n for n, i in implemented.items() if i.lower_is_better} == grader.LOWER_IS_BETTER
-    assert {n: str(i.submission) for n, i in implemented.items()} == grader.KINDS
+    assert set(template.METRICS) == set(implemented)
+    assert {n: str(i.submission) for n, i in implemented.items()} == template.KINDS
+    assert not hasattr(template, "LOWER_IS_BETTER")  # the direction comes from CONFIG only
+    for name, function in template.METRICS.items():
+        assert function.__name__ == name  # the registry's scorer: the function of its name
 
 
-def test_grader_imports_only_the_standard_library():
-    tree = ast.parse(Path(grader.__file__).read_text(encoding="utf-8"))
+def test_template_tiers_and_precision_are_the_core_ones():
+    assert tuple(reversed(tiers.TIERS)) == template.THRESHOLD_KEYS
+    assert template.DIGITS == tiers.DIGITS
+    assert template.reported(0.123455000001) == round(0.123455000001, tiers.DIGITS) == 0.12346
+
+
+def test_template_imports_only_the_standard_library():
+    tree = ast.parse(Path(template.__file__).read_text(encoding="utf-8"))
     modules = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative import in grader"
+            assert node.level == 0, "relative import in the template"
             modules.add((node.module or "").split(".")[0])
     assert modules, "expected some imports"
     assert modules <= sys.stdlib_module_names, modules - sys.stdlib_module_names
 
 
-def test_grader_has_one_config_slot():
-    lines = Path(grader.__file__).read_text(encoding="utf-8").splitlines()
+def test_template_has_one_config_slot_and_one_answers_slot():
+    lines = Path(template.__file__).read_text(encoding="utf-8").splitlines()
     assert lines.count("CONFIG = None") == 1
+    assert lines.count('ANSWERS = "../private/answer.csv"') == 1
 
 
 CONFIG = {
@@ -255,11 +269,13 @@ SUBMISSION_ROWS = [
 
 
 def test_score_rows_matches_by_id_and_column_name_not_position():
-    base = grader.score_rows(CONFIG, SUBMISSION_HEADER, SUBMISSION_ROWS, ANSWER_HEADER, ANSWER_ROWS)
+    base = template.score_rows(
+        CONFIG, SUBMISSION_HEADER, SUBMISSION_ROWS, ANSWER_HEADER, ANSWER_ROWS
+    )
     order = [3, 0, 2, 1]  # columns cat, id, bee, ant
     header = [SUBMISSION_HEADER[i] for i in order]
     rows = [[row[i] for i in order] for row in reversed(SUBMISSION_ROWS)]
-    assert grader.score_rows(CONFIG, header, rows, ANSWER_HEADER, ANSWER_ROWS) == base
+    assert template.score_rows(CONFIG, header, rows, ANSWER_HEADER, ANSWER_ROWS) == base
     y = [0, 2, 1, 0]
     probs = [[float(v) for v in row[1:]] for row in SUBMISSION_ROWS]
     assert base == pytest.approx(skm.log_loss(y, probs, labels=[0, 1, 2]), abs=1e-12)
@@ -268,12 +284,12 @@ def test_score_rows_matches_by_id_and_column_name_not_position():
 def test_score_rows_blames_the_task_for_bad_answers():
     rows = [*ANSWER_ROWS[:3], ["4", "dog"]]
     with pytest.raises(ValueError, match="dog") as caught:
-        grader.score_rows(CONFIG, SUBMISSION_HEADER, SUBMISSION_ROWS, ANSWER_HEADER, rows)
-    assert not isinstance(caught.value, grader.InvalidSubmission)
+        template.score_rows(CONFIG, SUBMISSION_HEADER, SUBMISSION_ROWS, ANSWER_HEADER, rows)
+    assert not isinstance(caught.value, template.InvalidSubmission)
 
 
 def test_report_holds_the_score_direction_and_all_thresholds():
-    assert grader.report(CONFIG, 0.5) == {
+    assert template.report(CONFIG, 0.5) == {
         "score": 0.5,
         "is_lower_better": True,
         "gold_threshold": 0.2,
@@ -281,3 +297,4 @@ def test_report_holds_the_score_direction_and_all_thresholds():
         "bronze_threshold": 0.4,
         "median_threshold": 0.6,
     }
+    assert template.report(CONFIG, 0.1234567)["score"] == 0.12346  # at MLE-bench's precision

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from bundle_factory import REGRESSION, make_task
 from sandforge.storage.bundle import BundleError
-from sandforge.storage.grading import grade
+from sandforge.storage.consumer_grades import grade
 from sandforge.storage.leaderboard import leaderboard, mlebench_medals, sandmle_reward
 from sandforge.storage.local import LocalStore
 
@@ -82,8 +82,15 @@ def test_leaderboard_needs_an_ordered_ladder() -> None:
         leaderboard({**manifest, "thresholds": {**REGRESSION, "gold": 3.0}})
 
 
+def _perfect(bundle: Path, tmp_path: Path) -> Path:
+    """A copy of the answers: for rmse they are a submission that scores 0."""
+    copy = tmp_path / "perfect.csv"
+    copy.write_bytes((bundle / "prepared" / "private" / "answer.csv").read_bytes())
+    return copy
+
+
 def test_report_of_a_perfect_a_poor_and_an_invalid_submission(bundle: Path, tmp_path: Path) -> None:
-    perfect = grade(bundle, bundle / "prepared" / "private" / "answer.csv")
+    perfect = grade(bundle, _perfect(bundle, tmp_path))
     assert list(perfect.report)[: len(REPORT_FIELDS)] == REPORT_FIELDS
     assert list(perfect.report)[len(REPORT_FIELDS) :] == [
         "sandmle_reward",
@@ -107,6 +114,10 @@ def test_report_of_a_perfect_a_poor_and_an_invalid_submission(bundle: Path, tmp_
     assert invalid.report["score"] is None and invalid.report["sandmle_reward"] == 0.0
     assert invalid.problem is not None and "test id(s) missing" in invalid.problem
 
+    answers = grade(bundle, bundle / "prepared" / "private" / "answer.csv")  # the file itself
+    assert answers.report["submission_exists"] and not answers.report["valid_submission"]
+    assert "hidden answers" in (answers.problem or "")
+
     missing = grade(bundle, tmp_path / "nothing.csv")
     assert not missing.report["submission_exists"] and "no such CSV" in (missing.problem or "")
 
@@ -120,8 +131,10 @@ def test_grade_refuses_a_tampered_bundle(bundle: Path, tmp_path: Path) -> None:
 
 def test_grade_command(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     answers = bundle / "prepared" / "private" / "answer.csv"
-    assert main(["grade", str(bundle), str(answers), "--json"]) == EXIT_OK
+    assert main(["grade", str(bundle), str(_perfect(bundle, tmp_path)), "--json"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["gold_medal"] is True
+    assert main(["grade", str(bundle), str(answers)]) == EXIT_FAILED
+    assert "hidden answers" in capsys.readouterr().err
     assert main(["grade", str(bundle), str(tmp_path / "none.csv")]) == EXIT_FAILED
     captured = capsys.readouterr()
     assert "no such CSV file" in captured.err and "valid_submission" in captured.out

@@ -16,13 +16,17 @@ import pandas as pd
 import pytest
 import yaml
 from bundle_factory import make_task
+from mlebench_rules import mlebench_thresholds
 from sandforge.storage.backends import open_store
+from sandforge.storage.bundle import UNHASHED_FIELDS, build_manifest
 from sandforge.storage.catalog import publish_and_catalog
-from sandforge.storage.grading import bundle_config, grade
+from sandforge.storage.consumer_grades import bundle_config, grade
 from sandforge.storage.layouts.base import MARKER
+from sandforge.storage.layouts.mlebench import MLEBench
+from sandforge.storage.layouts.sandmle import SandMLE
 from sandforge.storage.pulling import pull, select
 from sandforge.storage.s3 import S3Store
-from sandforge.validators.evaluator import score_submission
+from sandforge.validators.evaluator import config_of, render_evaluator, score_submission
 
 TASKS = ("alpha", "gamma")  # rmse (lower is better), accuracy (higher is better)
 
@@ -53,32 +57,6 @@ def mlebench_checksums(folder: Path) -> dict[str, str]:
     """mlebench.data.generate_checksums: top-level csv/json/jsonl/parquet/bson files."""
     exts = ("csv", "json", "jsonl", "parquet", "bson")
     return {p.name: _md5(p) for ext in exts for p in folder.glob(f"*.{ext}") if p.is_file()}
-
-
-def mlebench_thresholds(leaderboard: pd.DataFrame) -> dict[str, float | bool]:
-    """MLE-bench's rank rules as CONTRACTS.md states them."""
-    scores = leaderboard["score"]
-    n = len(scores)
-
-    def at(position: int) -> float:
-        return float(scores.iloc[position - 1])
-
-    if n < 100:
-        gold, silver, bronze = (at(max(1, int(n * f))) for f in (0.1, 0.2, 0.4))
-    elif n < 250:
-        gold, silver, bronze = at(10), at(max(1, int(n * 0.2))), at(max(1, int(n * 0.4)))
-    elif n < 1000:
-        gold, silver, bronze = at(10 + int(n * 0.002)), at(50), at(100)
-    else:
-        gold = at(10 + int(n * 0.002))
-        silver, bronze = at(max(1, int(n * 0.05))), at(max(1, int(n * 0.1)))
-    return {
-        "gold": gold,
-        "silver": silver,
-        "bronze": bronze,
-        "median": float(scores.median()),
-        "is_lower_better": bool(scores.iloc[0] < scores.iloc[-1]),
-    }
 
 
 def dojo_position_score(score: float, board: Path, higher_is_better: bool) -> float:
@@ -307,21 +285,23 @@ def test_mledojo_layout_has_the_required_paths(exported: dict[str, Path]) -> Non
 
 
 @pytest.mark.parametrize("task_id", TASKS)
-def test_position_score_matches_mledojo(exported: dict[str, Path], task_id: str) -> None:
+def test_position_score_matches_mledojo(
+    exported: dict[str, Path], task_id: str, tmp_path: Path
+) -> None:
     bundle = exported["native"] / task_id / "1"
     board = (
         exported["mledojo"] / "prepared" / task_id / "data" / "private" / "private_leaderboard.csv"
     )
     higher = task_id == "gamma"
-    for name in ("sample_submission.csv", "answer.csv"):
-        folder = "private" if name == "answer.csv" else "public"
-        report = grade(bundle, bundle / "prepared" / folder / name).report
-        raw = score_submission(
-            bundle_config(bundle),
-            bundle / "prepared" / folder / name,
-            bundle / "prepared" / "private" / "answer.csv",
+    perfect = tmp_path / "perfect.csv"  # a copy of the answers: a perfect rmse/accuracy entry
+    perfect.write_bytes((bundle / "prepared" / "private" / "answer.csv").read_bytes())
+    for submission in (bundle / "prepared" / "public" / "sample_submission.csv", perfect):
+        report = grade(bundle, submission).report
+        score = score_submission(
+            bundle_config(bundle), submission, bundle / "prepared" / "private" / "answer.csv"
         )
-        assert report["mledojo_position_score"] == dojo_position_score(raw, board, higher)
+        assert report["score"] == score
+        assert report["mledojo_position_score"] == dojo_position_score(score, board, higher)
 
 
 def test_a_re_export_skips_unchanged_tasks(
@@ -356,3 +336,141 @@ def test_synthesized_leaderboards_reproduce_any_accepted_ladder(seed: int) -> No
     manifest = {"thresholds": thresholds, "is_lower_better": lower, "baseline_scores": scores}
     frame = pd.DataFrame(leaderboard(manifest), columns=["teamName", "score"])
     assert mlebench_thresholds(frame) == {**thresholds, "is_lower_better": lower}
+
+
+# -- rendered without a store: gold submissions, SandMLE's answers-in-public option -------------
+
+
+def probability_task(metric: str) -> tuple[dict, dict[str, bytes]]:
+    """gamma's data scored by a probability metric: roc_auc or multiclass_log_loss."""
+    manifest, files = make_task("delta", binary=True)
+    config = config_of(files["prepared/public/evaluator.py"].decode())
+    lower = metric == "multiclass_log_loss"
+    columns = ["id", "0", "1"] if lower else ["id", "y"]
+    thresholds = (
+        {"median": 0.6, "bronze": 0.5, "silver": 0.3, "gold": 0.1}
+        if lower
+        else {"median": 0.6, "bronze": 0.7, "silver": 0.8, "gold": 0.9}
+    )
+    config.update(
+        metric=metric, submission_columns=columns, is_lower_better=lower, thresholds=thresholds
+    )
+    ids = [line.split(",")[0] for line in files["prepared/public/test.csv"].decode().split()[1:]]
+    half = ",".join(["0.5"] * (len(columns) - 1))
+    files = {
+        **files,
+        "prepared/public/evaluator.py": render_evaluator(config).encode(),
+        "prepared/public/sample_submission.csv": "\n".join(
+            [",".join(columns), *(f"{i},{half}" for i in ids)]
+        ).encode()
+        + b"\n",
+    }
+    fields = {k: v for k, v in manifest.items() if k not in UNHASHED_FIELDS and k != "files"}
+    fields.update(metric=metric, is_lower_better=lower, thresholds=thresholds)
+    fields["baseline_scores"] = {
+        "trivial": 0.69 if lower else 0.5,
+        "sample": 0.69 if lower else 0.5,
+    }
+    return build_manifest(files, **fields), files
+
+
+def write_tree(root: Path, rendered: dict[str, bytes]) -> Path:
+    for path, data in rendered.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    return root
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "multiclass_log_loss"])
+def test_mlebench_ships_a_gold_submission_for_probability_metrics(
+    metric: str, tmp_path: Path
+) -> None:
+    manifest, files = probability_task(metric)
+    out = write_tree(tmp_path, MLEBench().render(manifest, files))
+    competition, data = out / "competitions" / "delta", out / "data" / "delta"
+    dataset = yaml.safe_load((competition / "config.yaml").read_text())["dataset"]
+    assert dataset["gold_submission"] == "delta/prepared/private/gold_submission.csv"
+    gold = out / "data" / dataset["gold_submission"]
+    assert gold.read_bytes() == (data / "raw" / "private" / "gold_submission.csv").read_bytes()
+    checksums = yaml.safe_load((competition / "checksums.yaml").read_text())
+    assert checksums["private"] == mlebench_checksums(data / "prepared" / "private")
+    assert "gold_submission.csv" in checksums["private"]
+    # mlebench grades its gold submission with grade.py and expects the best score
+    answers = data / "prepared" / "private" / "answer.csv"
+    paths = [str(path) for path in (competition / "grade.py", gold, answers)]
+    run = subprocess.run(
+        [sys.executable, "-I", "-B", "-c", GRADE_GOLD, *paths],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout) == (0.0 if metric == "multiclass_log_loss" else 1.0)
+
+
+GRADE_GOLD = textwrap.dedent(
+    """
+    import importlib.util, sys
+    import pandas as pd
+    spec = importlib.util.spec_from_file_location("grade", sys.argv[1])
+    grade = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grade)
+    print(grade.grade(pd.read_csv(sys.argv[2]), pd.read_csv(sys.argv[3])))
+    """
+)
+
+
+def test_label_and_value_tasks_need_no_gold_submission() -> None:
+    for binary in (False, True):
+        manifest, files = make_task("alpha", binary=binary)
+        rendered = MLEBench().render(manifest, files)
+        assert not [path for path in rendered if path.endswith("gold_submission.csv")]
+
+
+def test_sandmle_answers_in_public_is_an_explicit_option(tmp_path: Path) -> None:
+    manifest, files = make_task("alpha")
+    default = write_tree(tmp_path / "default", SandMLE().render(manifest, files))
+    assert not (default / "alpha" / "prepared" / "public" / "answer.csv").exists()
+    out = write_tree(tmp_path / "public", SandMLE(answers_in_public=True).render(manifest, files))
+    public = out / "alpha" / "prepared" / "public"
+    assert (public / "answer.csv").read_bytes() == files["prepared/private/answer.csv"]
+    assert not (out / "alpha" / "prepared" / "private").exists()
+
+    def run(submission: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "evaluator.py", "--submission_path", submission],
+            cwd=public,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    scored = run("sample_submission.csv")
+    assert scored.returncode == 0, scored.stderr
+    config = config_of((public / "evaluator.py").read_text())
+    expected = score_submission(config, public / "sample_submission.csv", public / "answer.csv")
+    assert json.loads(scored.stdout)["score"] == expected
+    refused = run("answer.csv")
+    assert refused.returncode == 1 and "hidden answers" in refused.stderr
+
+
+def test_export_answers_in_public_through_the_cli(tmp_path: Path) -> None:
+    from sandforge.storage.local import LocalStore
+
+    from sandforge.cli import main
+
+    store = LocalStore(tmp_path / "store")
+    store.publish(*make_task("alpha"))
+    out = tmp_path / "out"
+    common = ["export", "--store", str(tmp_path / "store"), "--out", str(out)]
+    assert main([*common, "--layout", "mlebench", "--answers-in-public"]) == 2
+    assert not out.exists()
+    assert main([*common, "--layout", "sandmle"]) == 0
+    assert not (out / "alpha" / "prepared" / "public" / "answer.csv").exists()
+    assert main([*common, "--layout", "sandmle", "--answers-in-public"]) == 0  # re-rendered
+    public = out / "alpha" / "prepared" / "public"
+    assert (public / "answer.csv").is_file() and not (
+        out / "alpha" / "prepared" / "private"
+    ).exists()
+    assert 'ANSWERS = "answer.csv"' in (public / "evaluator.py").read_text()

@@ -10,7 +10,7 @@ from sandforge.validators.metrics import METRICS
 from sandforge.validators.thresholds import min_gap, set_thresholds
 
 from sandforge.pipeline import Rejected
-from sandforge.tiers import Thresholds
+from sandforge.tiers import Thresholds, at_least
 
 MEDALS = ("median", "bronze", "silver", "gold")
 HIGHER = [m.name for m in METRICS.values() if m.implemented and not m.lower_is_better]
@@ -35,6 +35,9 @@ def _assert_ladder(t: Thresholds, scores: dict[str, float]) -> None:
     assert sign * t.gold <= sign * scores["oracle"]
     assert sign * t.median > sign * scores["sample"]
     assert sign * t.median > sign * scores["trivial"]
+    best = max(sign * scores["simple"], sign * scores["strong"])
+    assert sign * t.bronze <= best  # the best baseline reaches bronze
+    assert all(round(v, 5) == v for v in t.as_dict().values())  # stored at 5 digits
 
 
 # --- the documented values ---------------------------------------------------------------
@@ -70,11 +73,28 @@ def test_best_baseline_is_chosen_in_the_metric_direction(metric: str) -> None:
         assert t.bronze == pytest.approx(good)
 
 
-def test_thresholds_are_rounded_to_six_digits() -> None:
+def test_thresholds_are_stored_at_five_digits_toward_the_easier_side() -> None:
     t = set_thresholds("roc_auc", _scores(0.5, 0.7, 0.6, 0.8, 0.5))
-    assert t.silver == 0.733333
-    assert t.gold == 0.766667
-    assert t.median == 0.6
+    assert (t.silver, t.gold, t.median, t.bronze) == (0.73333, 0.76666, 0.6, 0.7)  # down
+    lower = set_thresholds("rmse", _scores(1.0, 0.6, 0.7, 0.5, 1.2))
+    assert (lower.silver, lower.gold) == (0.56667, 0.53334)  # up: easier when lower is better
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "rmse"])
+def test_a_replica_of_the_best_baseline_reaches_bronze_exactly(metric: str) -> None:
+    """Reported scores sit on the 5-digit grid; bronze is the best one itself, not a neighbour."""
+    rng = random.Random(metric)
+    lower = metric == "rmse"
+    for _ in range(500):
+        trivial, best, oracle = sorted(round(rng.uniform(0.1, 0.99), 5) for _ in range(3))
+        if lower:
+            trivial, best, oracle = oracle, best, trivial
+        try:
+            t = set_thresholds(metric, _scores(trivial, best, trivial, oracle, trivial))
+        except Rejected:
+            continue
+        assert t.bronze == best
+        assert at_least(best, t.bronze, lower) and at_least(oracle, t.gold, lower)
 
 
 def test_as_dict_holds_the_four_medals_only() -> None:

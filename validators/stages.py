@@ -13,15 +13,9 @@ from sandforge.validators.thresholds import set_thresholds
 
 from sandforge.bundle_files import PRIVATE, PUBLIC, csv_bytes
 from sandforge.pipeline import Candidate, Rejected, Stage
+from sandforge.tiers import TIERS
 
-CONTRACT_KEYS = {
-    "score",
-    "is_lower_better",
-    "gold_threshold",
-    "silver_threshold",
-    "bronze_threshold",
-    "median_threshold",
-}
+CONTRACT_KEYS = {"score", "is_lower_better", *(f"{tier}_threshold" for tier in TIERS)}
 
 
 def _materialize(candidate: Candidate, root: Path) -> Path:
@@ -76,8 +70,8 @@ class RunBaselines(Stage):
         for name, run in runs.items():
             submissions[name] = run.submission
             candidate.baseline_seconds[name] = run.seconds
-        candidate.scores = {
-            name: round(score_submission(config, path, answers), 6)
+        candidate.scores = {  # as reported (5 decimals): what every consumer compares
+            name: score_submission(config, path, answers, answers.parent)
             for name, path in sorted(submissions.items())
         }
 
@@ -119,9 +113,12 @@ class VerifyEvaluator(Stage):
                     f"factory {candidate.scores[name]}"
                 )
             checks[name] = output["score"]
-        if self._run(public, submissions / "truncated.csv", visible).returncode == 0:
-            raise Rejected("evaluator.py accepted a submission with a missing row")
+        if self._run(public, submissions / "truncated.csv", visible).returncode != 1:
+            raise Rejected("evaluator.py did not refuse a submission with a missing row")
         checks["rejects_invalid"] = True
+        if self._run(public, root / PRIVATE / "answer.csv", visible).returncode != 1:
+            raise Rejected("evaluator.py did not refuse the hidden answers as a submission")
+        checks["rejects_answers"] = True
         candidate.validation["evaluator_contract"] = checks
 
     @staticmethod
@@ -145,4 +142,4 @@ class VerifyEvaluator(Stage):
             ) from err
         if set(output) != CONTRACT_KEYS:
             raise Rejected(f"evaluator.py printed keys {sorted(output)}")
-        return {**output, "score": round(float(output["score"]), 6)}
+        return {**output, "score": float(output["score"])}

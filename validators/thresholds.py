@@ -8,8 +8,13 @@ free). Thresholds, in the metric's better-direction:
     silver = best + 1/3 of the way to the oracle
     gold   = best + 2/3 of the way to the oracle         (the oracle reaches it)
 
-A task is accepted only when every step of the ladder is separated by a real margin, the
-sample submission scores worse than the median, and the oracle reaches gold.
+Scores are the reported ones (5 decimals, sandforge.tiers.DIGITS) and thresholds are stored at
+that precision, each rounded toward the easier side (down when higher is better): bronze is
+the best baseline's score itself, and whoever reached an unrounded threshold reaches the
+stored one, in every consumer. A task is accepted only when every step of the ladder is
+separated by a real margin, the stored thresholds are strictly ordered, the sample submission
+scores strictly worse than the stored median (so it earns no tier in any consumer), and the
+oracle reaches the stored gold.
 """
 
 from __future__ import annotations
@@ -20,9 +25,7 @@ import math
 from sandforge.validators.metrics import metric_info
 
 from sandforge.pipeline import Rejected
-from sandforge.tiers import TIERS, Thresholds
-
-_DIGITS = 6
+from sandforge.tiers import TIERS, Thresholds, at_least, better, toward_easier
 
 
 def min_gap(metric: str, trivial: float) -> float:
@@ -38,9 +41,9 @@ def set_thresholds(metric: str, scores: dict[str, float]) -> Thresholds:
     if broken:
         raise Rejected(f"non-finite scores for {broken}: {scores}")
     sign = -1.0 if lower else 1.0
-    better = {name: sign * value for name, value in scores.items()}  # higher is better now
-    best_name = max(("simple", "strong"), key=lambda n: better[n])
-    trivial, best, oracle = better["trivial"], better[best_name], better["oracle"]
+    up = {name: sign * value for name, value in scores.items()}  # higher is better now
+    best_name = max(("simple", "strong"), key=lambda n: up[n])
+    trivial, best, oracle = up["trivial"], up[best_name], up["oracle"]
     gap = min_gap(metric, scores["trivial"])
     if best - trivial < gap:
         raise Rejected(
@@ -52,22 +55,20 @@ def set_thresholds(metric: str, scores: dict[str, float]) -> Thresholds:
             f"no headroom: the oracle ({scores['oracle']:.4g}) is within {gap:.3g} of the "
             f"{best_name} baseline ({scores[best_name]:.4g}); gold would be trivial"
         )
-    median = (trivial + best) / 2
-    if better["sample"] >= median:
-        raise Rejected(
-            f"sample submission ({scores['sample']:.4g}) scores at or above the median "
-            f"threshold ({sign * median:.4g})"
-        )
     ladder = {
-        "median": median,
+        "median": (trivial + best) / 2,
         "bronze": best,
         "silver": best + (oracle - best) / 3,
         "gold": best + 2 * (oracle - best) / 3,
     }
-    rounded = {k: round(sign * v, _DIGITS) for k, v in ladder.items()}
-    ordered = [sign * rounded[k] for k in TIERS]
-    if not all(a < b for a, b in itertools.pairwise(ordered)):
-        raise Rejected(f"thresholds not strictly ordered after rounding: {rounded}")
-    if sign * rounded["gold"] > oracle:
+    stored = {tier: toward_easier(sign * value, lower) for tier, value in ladder.items()}
+    if not all(better(b, a, lower) for a, b in itertools.pairwise(stored[t] for t in TIERS)):
+        raise Rejected(f"thresholds not strictly ordered after rounding: {stored}")
+    if not better(stored["median"], scores["sample"], lower):
+        raise Rejected(
+            f"sample submission ({scores['sample']:.6g}) does not score strictly worse than the "
+            f"median threshold ({stored['median']:.6g})"
+        )
+    if not at_least(scores["oracle"], stored["gold"], lower):
         raise Rejected("the oracle does not reach gold")
-    return Thresholds(**rounded, is_lower_better=lower)
+    return Thresholds(**stored, is_lower_better=lower)

@@ -8,22 +8,10 @@ from __future__ import annotations
 
 from sandforge.agents.offline.domains import load_domains
 from sandforge.agents.recipe import Recipe
-from sandforge.validators.metrics import SubmissionKind, metric_info
+from sandforge.validators.metrics import METRICS, SubmissionKind, metric_info
 
-METRIC_TEXT = {
-    "accuracy": "accuracy: the share of rows whose predicted label is exactly right",
-    "macro_f1": "macro-averaged F1: the F1 score of each class, averaged with equal weight",
-    "roc_auc": "area under the ROC curve of your predicted probabilities",
-    "log_loss": "binary log-loss of your predicted probabilities",
-    "multiclass_log_loss": "multi-class log-loss; each row's probabilities are rescaled to sum 1",
-    "quadratic_weighted_kappa": "quadratic weighted kappa between predicted and true grades",
-    "rmse": "root mean squared error",
-    "mae": "mean absolute error",
-    "rmsle": "root mean squared logarithmic error, sqrt(mean((log1p(pred) - log1p(true))^2))",
-    "mean_columnwise_roc_auc": "ROC AUC of each target column, averaged over the columns",
-    "mean_columnwise_rmse": "RMSE of each target column, averaged over the columns",
-    "mean_columnwise_rmsle": "RMSLE of each target column, averaged over the columns",
-}
+# How a description names each metric: the registry's words.
+METRIC_TEXT = {m.name: m.description for m in METRICS.values() if m.implemented}
 
 SUBMISSION_TEXT = {
     SubmissionKind.LABEL: "one predicted label per target column",

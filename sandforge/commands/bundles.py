@@ -71,16 +71,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    options = {}
+    if args.layout == "sandmle":
+        options = {"sample_seed": args.sample_seed, "answers_in_public": args.answers_in_public}
+    elif args.answers_in_public:
+        fail("--answers-in-public applies to --layout sandmle only")
+        return EXIT_BAD_INPUT
     store, trust = open_store_arg(args.store, must_exist=True), trust_from(args)
     if store is None or trust is None:
         return EXIT_BAD_INPUT
-    options = {"sample_seed": args.sample_seed} if args.layout == "sandmle" else {}
     return run_pull(store, args, [], None, trust, **options)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from sandforge.storage.bundle import BundleError
-    from sandforge.storage.grading import grade
+    from sandforge.storage.consumer_grades import grade
 
     trust = trust_from(args)
     if trust is None:
@@ -149,6 +154,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--layout", choices=LAYOUT_NAMES, default="sandmle")
     export.add_argument("--out", required=True, type=arguments.folder, help="output folder")
     export.add_argument("--sample-seed", type=int, default=0, help="SandMLE 64-id sample seed")
+    export.add_argument(
+        "--answers-in-public",
+        action="store_true",
+        help="SandMLE's own layout: answer.csv in prepared/public/, visible to the agent",
+    )
     export.add_argument("--workers", type=positive_int, default=16, help="parallel downloads")
     export.add_argument("--json", action="store_true")
     add_trust_arguments(export)

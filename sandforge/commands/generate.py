@@ -20,6 +20,7 @@ from sandforge.commands.output import (
     prefect_defaults,
     print_json,
 )
+from sandforge.tiers import TIERS
 
 
 def positive_float(text: str) -> float:
@@ -112,7 +113,7 @@ def _signing_key_ready() -> bool:
 def _print_funnel(summary: dict[str, Any]) -> None:
     out = Console()
     table = Table(title=f"{summary['accepted']} task(s) accepted")
-    for column in ("task", "seed", "metric", "median", "bronze", "silver", "gold"):
+    for column in ("task", "seed", "metric", *TIERS):
         table.add_column(column)
     for t in summary["tasks"]:
         th = t["thresholds"]
@@ -120,7 +121,7 @@ def _print_funnel(summary: dict[str, Any]) -> None:
             f"{t['task_id']}@{t['version']}",
             t["seed_id"],
             t["metric"],
-            *(f"{th[k]:.4g}" for k in ("median", "bronze", "silver", "gold")),
+            *(f"{th[k]:.4g}" for k in TIERS),
         )
     out.print(table)
     out.print(

@@ -24,12 +24,12 @@ from sandforge.commands.output import (
     positive_int,
     print_json,
 )
+from sandforge.tiers import TIERS
 
 DEFAULT_DATA_DIR = ".sandforge/s3"
 DEFAULT_BUCKET = "sandforge"
 LAYOUT_NAMES = ("native", "sandmle", "mlebench", "mledojo")
 CATALOG_COLUMNS = ("task_type", "metric", "direction")  # plus the bundle and its thresholds
-TIERS = ("median", "bronze", "silver", "gold")
 
 
 # -- the development S3 server ------------------------------------------------------------------

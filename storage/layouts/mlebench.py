@@ -5,6 +5,11 @@
     data/<id>/           <id>.zip raw/{public,private}/ prepared/{public,private}/
                                                             -> pass <out>/data as --data-dir
 
+For probability metrics the answers (class labels) are not a valid submission, so
+`prepared/private/gold_submission.csv` holds a perfect one in the submission's format
+(validators.evaluator.gold_submission) and config.yaml names it as `dataset.gold_submission`;
+without it MLE-bench would check its gold submission with the answers file and fail.
+
 The raw zip holds the final split (MLE-bench would download it from Kaggle; these tasks have
 no Kaggle page), prepare.py copies it into prepared/, and checksums.yaml lists the zip's MD5
 and the top-level data files' as MLE-bench computes them. The agent-visible folder gets the
@@ -23,11 +28,14 @@ from typing import Any
 import yaml
 from sandforge.storage.layouts.base import Layout, agent_split, template
 from sandforge.storage.leaderboard import leaderboard
+from sandforge.validators.evaluator import config_of, gold_submission
+from sandforge.validators.metrics import SubmissionKind, metric_info
 
 from sandforge.bundle_files import PUBLIC
 
 CHECKSUMMED = (".csv", ".json", ".jsonl", ".parquet", ".bson")  # mlebench.data.generate_checksums
 NOT_FOR_AGENTS = ("evaluator.py",)
+GOLD = "gold_submission.csv"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same bundle gives a byte-identical zip
 
 
@@ -42,6 +50,9 @@ class MLEBench(Layout):
         task_id = manifest["task_id"]
         competition, data = self.roots(manifest)
         split = agent_split(files, exclude=NOT_FOR_AGENTS)
+        if needs_gold(manifest):
+            evaluator = config_of(files[f"{PUBLIC}/evaluator.py"].decode())
+            split["private"][GOLD] = gold_submission(evaluator, split["private"]["answer.csv"])
         raw_zip = zip_bytes(
             {
                 f"{part}/{path}": content
@@ -52,7 +63,7 @@ class MLEBench(Layout):
         rendered = {
             f"{competition}/config.yaml": _yaml(config(manifest)),
             f"{competition}/description.md": files[f"{PUBLIC}/description.md"],
-            f"{competition}/grade.py": template("grade.py"),
+            f"{competition}/grade.py": template("mlebench_grade.py"),
             f"{competition}/evaluator.py": files[f"{PUBLIC}/evaluator.py"],
             f"{competition}/prepare.py": template("prepare.py"),
             f"{competition}/leaderboard.csv": leaderboard_csv(manifest),
@@ -66,9 +77,24 @@ class MLEBench(Layout):
         return rendered
 
 
+def needs_gold(manifest: dict[str, Any]) -> bool:
+    """The answers are no submission: probabilities are submitted, labels are the truth."""
+    kind = metric_info(manifest["metric"]).submission
+    return kind in (SubmissionKind.PROBABILITY, SubmissionKind.CLASS_PROBABILITIES)
+
+
 def config(manifest: dict[str, Any]) -> dict[str, Any]:
     task_id = manifest["task_id"]
     module = f"mlebench.competitions.{task_id}"
+    dataset = {
+        "answers": f"{task_id}/prepared/private/answer.csv",
+        **(
+            {"gold_submission": f"{task_id}/prepared/private/{GOLD}"}
+            if needs_gold(manifest)
+            else {}
+        ),
+        "sample_submission": f"{task_id}/prepared/public/sample_submission.csv",
+    }
     return {
         "id": task_id,
         "name": (manifest.get("recipe") or {}).get("title") or task_id,
@@ -76,10 +102,7 @@ def config(manifest: dict[str, Any]) -> dict[str, Any]:
         "awards_medals": True,
         "prizes": None,
         "description": f"mlebench/competitions/{task_id}/description.md",
-        "dataset": {
-            "answers": f"{task_id}/prepared/private/answer.csv",
-            "sample_submission": f"{task_id}/prepared/public/sample_submission.csv",
-        },
+        "dataset": dataset,
         "grader": {
             "name": manifest.get("metric") or "sandforge",
             "grade_fn": f"{module}.grade:grade",

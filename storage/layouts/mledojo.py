@@ -42,7 +42,7 @@ class MLEDojo(Layout):
         rendered = {
             f"{competition}/info/description.txt": description,
             f"{competition}/utils/prepare.py": template("prepare.py"),
-            f"{competition}/utils/metric.py": template("metric.py"),
+            f"{competition}/utils/metric.py": template("mledojo_metric.py"),
             f"{competition}/utils/evaluator.py": files[f"{PUBLIC}/evaluator.py"],
         }
         for name in BOARDS:

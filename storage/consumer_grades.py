@@ -1,15 +1,16 @@
-"""Grade one submission against one bundle folder the way each consumer would.
+"""`sandforge grade`: one submission against one bundle folder, graded as each consumer would.
 
-The report has MLE-bench's fields (its score rounded to 5 places, as its Grader does, and the
-medals from that rounded score), plus `sandmle_reward` (the trainer's milestone reward on the
-unrounded score) and `mledojo_position_score` (HumanRank on the synthesized leaderboard).
-Scoring runs in-process with the installed grader (validators/grader.py) on the config the
-bundle's evaluator.py carries; nothing from the bundle is executed.
+The report has MLE-bench's fields (medals from its rank rules), plus `sandmle_reward` (the
+trainer's milestone reward) and `mledojo_position_score` (HumanRank on the synthesized
+leaderboard). Every consumer sees the score as the shipped graders report it: at 5 decimals
+(sandforge.tiers.DIGITS), the precision MLE-bench compares at, so all of them compare the same
+two numbers. Scoring runs in-process with the installed evaluator template on the config the
+bundle's evaluator.py carries, with the same file checks (the bundle's answers or any file of
+its private folder are refused as a submission); nothing from the bundle is executed.
 """
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,10 @@ from sandforge.storage.leaderboard import (
     sandmle_reward,
     thresholds_of,
 )
-from sandforge.validators.evaluator import score_submission
-from sandforge.validators.grader import InvalidSubmission
+from sandforge.validators.evaluator import InvalidSubmission, config_of, score_submission
 
 from sandforge.bundle_files import PRIVATE, PUBLIC
-
-MLEBENCH_DIGITS = 5  # mlebench.grade_helpers.Grader rounds every score to 5 places
+from sandforge.tiers import MEDALS
 
 
 @dataclass(frozen=True)
@@ -45,23 +44,23 @@ def grade(bundle: Path, submission: Path) -> Graded:
     score: float | None = None
     problem = None if exists else f"{submission}: no such CSV file"
     if exists:
+        private = bundle / PRIVATE
         try:
             score = score_submission(
-                bundle_config(bundle), submission, bundle / PRIVATE / "answer.csv"
+                bundle_config(bundle), submission, private / "answer.csv", private
             )
         except InvalidSubmission as exc:
             problem = f"invalid submission: {exc}"
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"{bundle}: the evaluator cannot score: {exc}") from None
-    rounded = None if score is None else round(score, MLEBENCH_DIGITS)
-    medals = mlebench_medals(rounded, thresholds, lower)
+    medals = mlebench_medals(score, thresholds, lower)
     board = [value for _, value in leaderboard(manifest)]
     report = {
         "competition_id": manifest["task_id"],
-        "score": rounded,
-        **{f"{tier}_threshold": thresholds[tier] for tier in ("gold", "silver", "bronze")},
+        "score": score,
+        **{f"{tier}_threshold": thresholds[tier] for tier in MEDALS},
         "median_threshold": thresholds["median"],
-        "any_medal": medals["gold_medal"] or medals["silver_medal"] or medals["bronze_medal"],
+        "any_medal": any(medals[f"{tier}_medal"] for tier in MEDALS),
         **medals,
         "submission_exists": exists,
         "valid_submission": score is not None,
@@ -75,13 +74,9 @@ def grade(bundle: Path, submission: Path) -> Graded:
 
 
 def bundle_config(bundle: Path) -> dict[str, Any]:
-    """The `CONFIG = {...}` literal of the bundle's evaluator.py, read without running it."""
+    """The config of the bundle's evaluator.py, read without running it."""
     path = bundle / PUBLIC / "evaluator.py"
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    for node in tree.body:
-        names = [getattr(target, "id", None) for target in getattr(node, "targets", [])]
-        if isinstance(node, ast.Assign) and names == ["CONFIG"]:
-            config = ast.literal_eval(node.value)
-            if isinstance(config, dict):
-                return config
-    raise BundleError(f"{path}: no CONFIG literal")
+    try:
+        return config_of(path.read_text(encoding="utf-8"), str(path))
+    except (SyntaxError, ValueError) as exc:
+        raise BundleError(f"{path}: {exc}") from None

@@ -1,9 +1,11 @@
-"""MLE-Dojo metric class of a sandforge task.
+"""MLE-Dojo metric class of a sandforge task (shipped as the competition's `utils/metric.py`).
 
 Scores with the task's own `evaluator.py` in this folder: the exact code (metric, checks and
-config) the SandMLE trainer runs. MLE-Dojo hands both tables over as pandas DataFrames; they
-are turned back into CSV cells, which is what the evaluator parses. Standard library only,
-plus the DataFrames' own `to_csv`.
+config) the SandMLE trainer runs. MLE-Dojo reads the submission itself and hands both tables
+over as pandas DataFrames; their header and row count are checked first (a table longer than
+the test set is refused before it is copied), then they are turned back into CSV cells, which
+is what the evaluator parses. The score is returned at 5 decimals, as the evaluator reports it.
+Standard library only, plus the DataFrames' own `to_csv`.
 """
 
 from __future__ import annotations
@@ -48,12 +50,17 @@ class SandforgeMetrics(CompetitionMetrics):
         super().__init__(higher_is_better)
 
     def evaluate(self, y_true: Any, y_pred: Any) -> float:
-        header, rows = _cells(y_pred)
-        answer_header, answer_rows = _cells(y_true)
+        config = EVALUATOR.CONFIG
         try:
-            return EVALUATOR.score_rows(EVALUATOR.CONFIG, header, rows, answer_header, answer_rows)
+            EVALUATOR.check_shape(
+                config, [str(c) for c in y_pred.columns], len(y_pred), len(y_true)
+            )
+            header, rows = _cells(y_pred)
+            answer_header, answer_rows = _cells(y_true)
+            score = EVALUATOR.score_rows(config, header, rows, answer_header, answer_rows)
         except EVALUATOR.InvalidSubmission as exc:
             raise InvalidSubmissionError(str(exc)) from None
+        return EVALUATOR.reported(score)
 
     def validate_submission(self, submission: Any, ground_truth: Any) -> str:
         self.evaluate(ground_truth, submission)

@@ -1,9 +1,11 @@
-"""MLE-bench grader of a sandforge task.
+"""MLE-bench grader of a sandforge task (shipped as the competition's `grade.py`).
 
 Scores with the task's own `evaluator.py` beside this file: the exact code (metric, checks and
-config) the SandMLE trainer runs. MLE-bench hands both tables over as pandas DataFrames; they
-are turned back into CSV cells, which is what the evaluator parses. Standard library only,
-plus the DataFrames' own `to_csv`.
+config) the SandMLE trainer runs. MLE-bench reads the submission itself and hands both tables
+over as pandas DataFrames; their header and row count are checked first (a table longer than
+the test set is refused before it is copied), then they are turned back into CSV cells, which
+is what the evaluator parses. The score is returned at the 5 decimals MLE-bench rounds to.
+Standard library only, plus the DataFrames' own `to_csv`.
 """
 
 from __future__ import annotations
@@ -40,9 +42,14 @@ def _cells(frame: Any) -> tuple[list[str], list[list[str]]]:
 
 
 def grade(submission: Any, answers: Any) -> float:
-    header, rows = _cells(submission)
-    answer_header, answer_rows = _cells(answers)
+    config = EVALUATOR.CONFIG
     try:
-        return EVALUATOR.score_rows(EVALUATOR.CONFIG, header, rows, answer_header, answer_rows)
+        EVALUATOR.check_shape(
+            config, [str(c) for c in submission.columns], len(submission), len(answers)
+        )
+        header, rows = _cells(submission)
+        answer_header, answer_rows = _cells(answers)
+        score = EVALUATOR.score_rows(config, header, rows, answer_header, answer_rows)
     except EVALUATOR.InvalidSubmission as exc:
         raise InvalidSubmissionError(str(exc)) from None
+    return EVALUATOR.reported(score)
