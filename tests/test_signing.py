@@ -114,8 +114,10 @@ def test_bad_trusted_keys_are_bad_input(
 def test_bad_trusted_keys_env_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
+    store = LocalStore(tmp_path)
+    store.publish(*make_task("env-task"))
     monkeypatch.setenv(TRUSTED_ENV, "ed25519:not-base64!")
-    assert main(["inspect", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert main(["inspect", str(tmp_path / "env-task" / "1")]) == EXIT_BAD_INPUT
     assert TRUSTED_ENV in capsys.readouterr().err
 
 
