@@ -76,6 +76,7 @@ class RunBaselines(Stage):
         for name, run in runs.items():
             submissions[name] = run.submission
             candidate.baseline_seconds[name] = run.seconds
+            candidate.sandbox = run.backend
         candidate.scores = {
             name: round(score_submission(config, path, answers), 6)
             for name, path in sorted(submissions.items())
