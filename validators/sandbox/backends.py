@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from sandforge.validators.sandbox import bwrap
+from sandforge.validators.sandbox import bwrap, syscall_filter
 from sandforge.validators.sandbox.core import (
     AUTO,
     BACKENDS,
@@ -53,7 +53,10 @@ def sandbox_backend() -> str:
 
 def _docker_problem() -> str:
     try:
+        syscall_filter.bpf_program()  # stacked on docker's own profile by the launcher
         from sandforge.validators.sandbox import docker_backend
+    except syscall_filter.FilterUnavailable as exc:
+        return str(exc)
     except ImportError as exc:
         return f"the docker SDK cannot be imported ({exc})"
     return docker_backend.problem()

@@ -6,6 +6,7 @@ it without an import cycle.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -31,33 +32,39 @@ INSTALL_HINT = (
     f"or set {ENV_VAR}=rlimit"
 )
 
-# Applies the limits given on its command line, drops to an unprivileged uid if one is
-# given (uid < 0: keep ours), enters the folder given (as that uid: the task folder is
-# its own, mode 0700), then becomes the command. Runs inside the sandbox, before the
-# untrusted command, with the interpreter in isolated mode (-I -S).
+# Runs inside the sandbox, before the untrusted command, with the interpreter in isolated
+# mode (-I -S). Its first argument (JSON) says: the rlimits to apply; the unprivileged uid to
+# drop to (-1: keep ours); the folder to enter, as that uid (the task folder is its own, mode
+# 0700); a seccomp program (hex; libseccomp's output, see syscall_filter) to load, stacked on
+# whatever filter the backend already applies. Then it becomes the command.
 LAUNCHER = """\
-import os, resource, sys
-limits = zip(
-    (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE,
-     resource.RLIMIT_CORE),
-    (int(v) for v in sys.argv[1:6]),
-)
-for res, value in limits:
-    if value < 0:
-        continue
+import json, os, resource, sys
+setup = json.loads(sys.argv[1])
+for name, value in setup["limits"].items():
+    res = getattr(resource, name)
     _, hard = resource.getrlimit(res)
     value = value if hard == resource.RLIM_INFINITY else min(value, hard)
     # CPU: SIGXCPU at the soft limit, SIGKILL one second later.
-    cap = value + 1 if res == resource.RLIMIT_CPU and hard == resource.RLIM_INFINITY else value
+    cap = value + 1 if name == "RLIMIT_CPU" and hard == resource.RLIM_INFINITY else value
     resource.setrlimit(res, (value, cap))
-uid = int(sys.argv[6])
+uid = setup["uid"]
 if uid >= 0:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-if sys.argv[7]:
-    os.chdir(sys.argv[7])
-os.execvp(sys.argv[8], sys.argv[8:])
+if setup["cwd"]:
+    os.chdir(setup["cwd"])
+if setup["seccomp"]:
+    import ctypes
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    code = ctypes.create_string_buffer(bytes.fromhex(setup["seccomp"]))
+    program = Program(len(code.raw) // 8, ctypes.addressof(code))
+    libc = ctypes.CDLL(None, use_errno=True)
+    # PR_SET_NO_NEW_PRIVS, then PR_SET_SECCOMP with SECCOMP_MODE_FILTER
+    if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(program), 0, 0):
+        raise OSError(ctypes.get_errno(), "cannot load the seccomp filter")
+os.execvp(sys.argv[2], sys.argv[2:])
 """
 
 
@@ -78,15 +85,36 @@ class Limits:
     max_file_mb: int = 64
     disk_mb: int = 256
 
-    def launcher_args(self, *, nproc: bool) -> list[str]:
-        """The launcher's five rlimits; nproc=False leaves RLIMIT_NPROC to a cgroup."""
-        return [
-            str(self.memory_mb * 2**20),
-            str(-1 if self.cpu_s is None else self.cpu_s),
-            str(self.max_procs if nproc else -1),
-            str(self.max_file_mb * 2**20),
-            "0",  # no core dumps in the task folder
-        ]
+    def rlimits(self, *, nproc: bool) -> dict[str, int]:
+        """The launcher's rlimits; nproc=False leaves the process count to the container."""
+        limits = {
+            "RLIMIT_AS": self.memory_mb * 2**20,
+            "RLIMIT_FSIZE": self.max_file_mb * 2**20,
+            "RLIMIT_CORE": 0,  # no core dumps in the task folder
+        }
+        if self.cpu_s is not None:
+            limits["RLIMIT_CPU"] = self.cpu_s
+        if nproc:
+            limits["RLIMIT_NPROC"] = self.max_procs
+        return limits
+
+
+def launcher(
+    python: str,
+    limits: dict[str, int],
+    *,
+    uid: int | None = None,
+    cwd: Path | None = None,
+    seccomp: bytes = b"",
+) -> list[str]:
+    """argv prefix that sets the run up (see LAUNCHER) and then execs what follows it."""
+    setup = {
+        "limits": limits,
+        "uid": -1 if uid is None else uid,
+        "cwd": str(cwd or ""),
+        "seccomp": seccomp.hex(),
+    }
+    return [python, "-I", "-S", "-c", LAUNCHER, json.dumps(setup)]
 
 
 @dataclass(frozen=True)

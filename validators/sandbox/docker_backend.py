@@ -75,10 +75,10 @@ try:
 except ProcessLookupError:
     pass
 import docker, docker.errors
-client = docker.from_env(timeout={_API_TIMEOUT_S})
-for container in client.containers.list(all=True, filters={{"label": "{OWNER_LABEL}=" + owner}}):
+client = docker.from_env(timeout={_API_TIMEOUT_S}).api
+for container in client.containers(all=True, filters={{"label": "{OWNER_LABEL}=" + owner}}):
     try:
-        container.remove(force=True, v=True)
+        client.remove_container(container["Id"], force=True, v=True)
     except docker.errors.NotFound:
         pass
 """
@@ -216,15 +216,16 @@ def remove_stale(client: docker.DockerClient) -> list[str]:
     Containers of other hosts sharing the daemon are left to those hosts."""
     host, boot, _ = owner().split(":", 2)
     removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        label = container.labels.get(OWNER_LABEL, "")
+    # The low-level listing is one call: containers that go away meanwhile cannot break it.
+    for container in client.api.containers(all=True, filters={"label": LABEL}):
+        label = (container.get("Labels") or {}).get(OWNER_LABEL, "")
         owner_host, owner_boot, tag = ([*label.split(":", 2), "", ""])[:3]
         if owner_host != host:
             continue
         if owner_boot != boot or not owner_alive(tag):
             with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
-                removed.append(container.name)
+                client.api.remove_container(container["Id"], force=True, v=True)
+                removed.append(container["Names"][0].lstrip("/"))
     return removed
 
 

@@ -15,10 +15,10 @@ from sandforge.validators.sandbox.backends import sandbox_backend
 from sandforge.validators.sandbox.cgroup import RunCgroup
 from sandforge.validators.sandbox.core import (
     DOCKER_PYTHON,
-    LAUNCHER,
     PYTHON_ALIASES,
     Limits,
     SandboxResult,
+    launcher,
     minimal_env,
     tail,
 )
@@ -80,12 +80,11 @@ def _run_host(
     limits: Limits,
 ) -> SandboxResult:
     """bubblewrap or rlimit: a launcher process on this host, in a cgroup where one exists."""
-    launcher_uid = -1 if uid is None else uid
-    command = [sys.executable, "-I", "-S", "-c", LAUNCHER]
     # rlimit cannot remap paths: it runs in the task folder itself, a sibling of workdir, so
     # paths relative to workdir (../private/...) still resolve.
     inside = workdir if backend == "bubblewrap" else task_folder
-    command += [*limits.launcher_args(nproc=True), str(launcher_uid), str(inside), *argv]
+    rlimits = limits.rlimits(nproc=True)
+    command = [*launcher(sys.executable, rlimits, uid=uid, cwd=inside), *argv]
     fds: tuple[int, ...] = ()
     if backend == "bubblewrap":
         fds = (syscall_filter.program_fd(),)
@@ -136,10 +135,12 @@ def _run_docker(
 ) -> SandboxResult:
     from sandforge.validators.sandbox import docker_backend
 
-    # The container runs as the run's uid already: the launcher keeps it, and the container's
-    # pids limit replaces RLIMIT_NPROC (exact per run).
-    command = [DOCKER_PYTHON, "-I", "-S", "-c", LAUNCHER]
-    command += [*limits.launcher_args(nproc=False), "-1", "", *argv]
+    # The container runs as the run's uid already and its pids limit replaces RLIMIT_NPROC
+    # (exact per run). Docker's default seccomp profile allows some of what ours refuses
+    # (io_uring, ptrace, ...): the launcher stacks our filter on it.
+    rlimits = limits.rlimits(nproc=False)
+    seccomp = syscall_filter.bpf_program()
+    command = [*launcher(DOCKER_PYTHON, rlimits, seccomp=seccomp), *argv]
     user = f"{uid}:{uid}" if uid is not None else f"{os.getuid()}:{os.getgid()}"
     status, stdout, stderr, seconds, timed_out, oom = docker_backend.run(
         command,
