@@ -692,6 +692,26 @@ def test_task_folder_disk_is_limited(any_backend: str, workdir: Path) -> None:
     assert sorted(p.name for p in workdir.iterdir()) == ["train.csv"]
 
 
+def test_task_folder_inodes_are_limited(any_backend: str, workdir: Path) -> None:
+    """Empty files fill no byte of the size limit: their number is bounded on its own."""
+    from sandforge.validators.sandbox.taskdir import INODES
+
+    needs_tmpfs()
+    body = """
+    made = 0
+    try:
+        for i in range(ARGS["files"]):
+            open(f"e{i}", "w").close()
+            made += 1
+        report(made=made, error=None)
+    except OSError as exc:
+        report(made=made, error=errno.errorcode.get(exc.errno))
+    """
+    outcome = attack(body, workdir, {"files": INODES * 2})
+    assert outcome.report["error"] == "ENOSPC", outcome.report
+    assert outcome.report["made"] < INODES
+
+
 def test_tmp_is_limited(isolated: str, workdir: Path) -> None:
     outcome = attack(FILL, workdir, {"folder": "/tmp", "files": 100}, max_file_mb=16)
     assert outcome.report["error"] in ("ENOSPC", "EFBIG"), outcome.report

@@ -2,10 +2,11 @@
 
 The caller's `workdir` is never handed to untrusted code. Its files are copied into a fresh
 folder beside it (so paths relative to workdir, like ../private, resolve the same) that is,
-as root, a tmpfs of `disk_mb` mounted on the host (`mode=0700`, nosuid, nodev): filling it
-fails with ENOSPC and never touches the host's disk. The sandbox sees that folder at
-`workdir`'s own path. Without the right to mount (not root) the folder is a plain temporary
-directory and only RLIMIT_FSIZE bounds what is written: a documented fallback, with a warning.
+as root, a tmpfs of `disk_mb` and INODES files mounted on the host (`mode=0700`, nosuid,
+nodev): filling it fails with ENOSPC and never touches the host's disk. The sandbox sees
+that folder at `workdir`'s own path. Without the right to mount (not root) the folder is a
+plain temporary directory and only RLIMIT_FSIZE bounds what is written: a documented
+fallback, with a warning.
 
 After the run, when none of its processes is left, only the outputs the caller named are
 read back: each opened with O_NOFOLLOW | O_NONBLOCK relative to the folder, checked with
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = ".sandforge-task-"  # a hidden sibling of the workdir
 FS_NAME = "sandforge-task"  # the tmpfs' source in /proc/self/mountinfo
+INODES = 65_536  # files and folders a run may make in its task folder
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 _OPEN_OUTPUT = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
@@ -160,7 +162,8 @@ def _mount_tmpfs(path: Path, size_mb: int) -> bool:
     if os.geteuid() != 0:
         _warn_unbounded("not root")
         return False
-    options = f"size={size_mb}m,mode=0700".encode()
+    # Inodes are bounded too: a million empty files would fill no byte of `size`.
+    options = f"size={size_mb}m,nr_inodes={INODES},mode=0700".encode()
     flags = _MS_NOSUID | _MS_NODEV
     if _libc().mount(FS_NAME.encode(), bytes(path), b"tmpfs", flags, options) != 0:
         _warn_unbounded(f"mount failed: {os.strerror(ctypes.get_errno())}")
