@@ -770,16 +770,18 @@ def test_baseline_planting_a_link_fails_cleanly(
     answers.write_text("id,y\n1,secret-answer\n")
     scripts = tmp_path / "scripts"
     scripts.mkdir()
-    (scripts / "trivial.py").write_text(
-        f"import os\nos.symlink({str(answers)!r}, 'submission.csv')\n"
+    (scripts / "ladder.py").write_text(
+        "import json, os\n"
+        f"os.symlink({str(answers)!r}, 'submission_trivial.csv')\n"
+        "open('ladder.json', 'w').write(json.dumps({'trivial': {'seconds': 0.1}}))\n"
     )
     monkeypatch.setattr(runner, "SCRIPTS_DIR", scripts)
     work = tmp_path / "work"
     work.mkdir()
     with pytest.raises(runner.BaselineFailed, match="symbolic link") as failure:
-        runner.run_baseline("trivial", work)
+        runner.run_ladder(work, ("trivial",))
     assert "secret-answer" not in str(failure.value)
-    assert not (work / "submission.csv").exists()
+    assert not (work / "submission_trivial.csv").exists()
     assert answers.read_text() == "id,y\n1,secret-answer\n"
 
 
