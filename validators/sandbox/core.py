@@ -6,7 +6,6 @@ it without an import cycle.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -33,28 +32,31 @@ INSTALL_HINT = (
 )
 
 # Runs inside the sandbox, before the untrusted command, with the interpreter in isolated
-# mode (-I -S). Its first argument (JSON) says: the rlimits to apply; the unprivileged uid to
-# drop to (-1: keep ours); the folder to enter, as that uid (the task folder is its own, mode
-# 0700); a seccomp program (hex; libseccomp's output, see syscall_filter) to load, stacked on
-# whatever filter the backend already applies. Then it becomes the command.
+# mode (-I -S). Its arguments up to "--" are settings (NAME=value; no json: importing it would
+# cost every run ~10 ms): rlimits (RLIMIT_*), the unprivileged uid to drop to, the folder to
+# enter as that uid (the task folder is its own, mode 0700), and a seccomp program (hex;
+# libseccomp's output, see syscall_filter) to load on top of whatever filter the backend
+# already applies. Then it becomes the command after "--".
 LAUNCHER = """\
-import json, os, resource, sys
-setup = json.loads(sys.argv[1])
-for name, value in setup["limits"].items():
-    res = getattr(resource, name)
-    _, hard = resource.getrlimit(res)
-    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-    # CPU: SIGXCPU at the soft limit, SIGKILL one second later.
-    cap = value + 1 if name == "RLIMIT_CPU" and hard == resource.RLIM_INFINITY else value
-    resource.setrlimit(res, (value, cap))
-uid = setup["uid"]
-if uid >= 0:
+import os, resource, sys
+split = sys.argv.index("--")
+setup = dict(arg.partition("=")[::2] for arg in sys.argv[1:split])
+for name, value in setup.items():
+    if name.startswith("RLIMIT_"):
+        res, value = getattr(resource, name), int(value)
+        _, hard = resource.getrlimit(res)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        # CPU: SIGXCPU at the soft limit, SIGKILL one second later.
+        cap = value + 1 if name == "RLIMIT_CPU" and hard == resource.RLIM_INFINITY else value
+        resource.setrlimit(res, (value, cap))
+if "uid" in setup:
+    uid = int(setup["uid"])
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-if setup["cwd"]:
+if "cwd" in setup:
     os.chdir(setup["cwd"])
-if setup["seccomp"]:
+if "seccomp" in setup:
     import ctypes
     class Program(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
@@ -64,7 +66,7 @@ if setup["seccomp"]:
     # PR_SET_NO_NEW_PRIVS, then PR_SET_SECCOMP with SECCOMP_MODE_FILTER
     if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(program), 0, 0):
         raise OSError(ctypes.get_errno(), "cannot load the seccomp filter")
-os.execvp(sys.argv[2], sys.argv[2:])
+os.execvp(sys.argv[split + 1], sys.argv[split + 1:])
 """
 
 
@@ -108,13 +110,14 @@ def launcher(
     seccomp: bytes = b"",
 ) -> list[str]:
     """argv prefix that sets the run up (see LAUNCHER) and then execs what follows it."""
-    setup = {
-        "limits": limits,
-        "uid": -1 if uid is None else uid,
-        "cwd": str(cwd or ""),
-        "seccomp": seccomp.hex(),
-    }
-    return [python, "-I", "-S", "-c", LAUNCHER, json.dumps(setup)]
+    settings = [f"{name}={value}" for name, value in limits.items()]
+    if uid is not None:
+        settings.append(f"uid={uid}")
+    if cwd is not None:
+        settings.append(f"cwd={cwd}")
+    if seccomp:
+        settings.append(f"seccomp={seccomp.hex()}")
+    return [python, "-I", "-S", "-c", LAUNCHER, *settings, "--"]
 
 
 @dataclass(frozen=True)
