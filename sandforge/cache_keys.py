@@ -17,6 +17,7 @@ from typing import Any
 
 from sandforge.agents.roles import Provider
 from sandforge.pipeline import Candidate
+from sandforge.validators.sandbox import sandbox_backend
 
 # Packages whose files decide what a stage produces (flows too: cheap to over-invalidate).
 CODE_PACKAGES = (
@@ -78,8 +79,10 @@ def provider_ref(provider: Provider) -> list[str]:
 
 
 def build_key(candidate: Candidate) -> str:
-    """A built candidate depends on its card, provider, attempt, rng seed, DNA and plan; not
-    on its working folder or on the plans the batch avoided (the plan already did)."""
+    """A built candidate depends on its card, provider, attempt, rng seed, DNA and plan, and
+    on the sandbox backend its ladder runs in (recorded in the manifest: a batch asked to run
+    under docker must not be served candidates built under rlimit); not on its working folder
+    or on the plans the batch avoided (the plan already did)."""
     c = candidate
     identity = (c.card, provider_ref(c.provider), c.attempt, c.rng_seed, c.dna, c.plan)
-    return cache_key("build", *identity)
+    return cache_key("build", *identity, sandbox_backend())

@@ -53,6 +53,7 @@ class Candidate:
     validation: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     baseline_seconds: dict[str, float] = field(default_factory=dict)
+    sandbox: str | None = None  # the sandbox backend that ran the ladder
     thresholds: Thresholds | None = None
     files: dict[str, bytes] = field(default_factory=dict)  # bundle path -> content
     bundle_path: str | None = None

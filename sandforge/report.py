@@ -204,6 +204,7 @@ def render_report(summary: dict[str, Any], title: str, parameters: dict[str, Any
             ("acceptance", f"{summary['acceptance_rate']:.0%}"),
             ("rejected", summary["rejected"]),
             ("reused from cache", summary["reused"]),
+            ("sandbox", escape(", ".join(summary.get("sandbox") or ["none"]))),
         )
     )
     params = ", ".join(f"{escape(k)}={escape(repr(v))}" for k, v in parameters.items())

@@ -49,6 +49,7 @@ def task_entry(candidate: Candidate, reused: bool) -> dict[str, Any]:
         "rule_family": recipe.rule.family,
         "thresholds": thresholds.as_dict(),
         "scores": candidate.scores,
+        "sandbox": candidate.sandbox,
         "path": candidate.bundle_path,
         "reused": reused,
     }
@@ -77,6 +78,8 @@ def summarize(
             for c in rejected
         ],
         "tasks": tasks,
+        # Every backend that ran a ladder in this batch (rejected candidates included).
+        "sandbox": sorted({c.sandbox for c in candidates if c.sandbox}),
         "diversity": {
             field: dict(Counter(t[field] for t in tasks).most_common())
             for field in DIVERSITY_FIELDS

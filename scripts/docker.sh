@@ -115,10 +115,16 @@ if [ "$rebuild" = 1 ] || ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
   fi
 fi
 
-# The image must run what the baselines need, as its non-root user, with no network.
+# The sandbox refuses a daemon without seccomp (validators/sandbox/docker_backend.py).
+if ! docker info --format '{{json .SecurityOptions}}' | grep -q 'name=seccomp'; then
+  say "dockerd runs containers without seccomp; the docker sandbox backend refuses it"; exit 1
+fi
+
+# The image must run what the baselines need, as its non-root user, with no network, and load
+# a seccomp filter with ctypes the way the sandbox's launcher stacks its own on docker's.
 t=$(now)
 docker run --rm --network none "$IMAGE" python3 -c \
-  "import os, numpy, pandas, sklearn; assert os.getuid() != 0" >/dev/null
+  "import ctypes, os, numpy, pandas, sklearn; assert os.getuid() != 0" >/dev/null
 check_s=$(since "$t")
 say "ready: $IMAGE (apt ${apt_s} s, dockerd ${daemon_s} s, debootstrap ${debootstrap_s} s," \
   "import ${import_s} s, check ${check_s} s)"

@@ -3,13 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v bwrap >/dev/null 2>&1; then
+# The sandbox for generated code: bubblewrap, and libseccomp2 for its seccomp filter (loaded
+# through PyPI pyseccomp). Without them (or docker, scripts/docker.sh) `generate` refuses to
+# run baselines unless told `--sandbox rlimit`.
+if ! command -v bwrap >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -q libseccomp.so.2; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing bubblewrap (sandbox for generated code)..." >&2
-    apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null
+    echo "installing bubblewrap and libseccomp2 (sandbox for generated code)..." >&2
+    apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap libseccomp2 >/dev/null
   else
-    echo "warning: bubblewrap not found; baselines will run with resource limits only" >&2
-    echo "         install it with: sudo apt-get install bubblewrap" >&2
+    echo "warning: bubblewrap or libseccomp2 is missing: generate will refuse to run" >&2
+    echo "         baselines; install them with: sudo apt-get install bubblewrap libseccomp2" >&2
+    echo "         (or start docker with scripts/docker.sh)" >&2
   fi
 fi
 

@@ -63,6 +63,7 @@ def manifest_for(candidate: Candidate, llm: dict | None = None) -> dict:
         is_lower_better=thresholds.is_lower_better,
         thresholds=thresholds.as_dict(),
         baseline_scores=candidate.scores,
+        sandbox=candidate.sandbox,  # the backend that ran the ladder
         validation=candidate.validation,
         distinct_key=list(recipe.distinct_key),
         recipe=recipe.model_dump(mode="json"),

@@ -40,6 +40,15 @@ def test_build_key_changes_with_every_input_of_the_build():
         assert cache_keys.build_key(changed) != key
 
 
+def test_build_key_changes_with_the_sandbox_backend(monkeypatch):
+    """A batch run under one backend is never served candidates built under another."""
+    keys = set()
+    for backend in ("rlimit", "bubblewrap"):
+        monkeypatch.setenv("SANDFORGE_SANDBOX", backend)
+        keys.add(cache_keys.build_key(candidate()))
+    assert len(keys) == 2
+
+
 def test_the_code_version_covers_the_core_and_every_stage_package():
     folders = cache_keys.package_folders()
     assert (folders["sandforge"] / "cli.py").is_file()

@@ -1,4 +1,5 @@
-"""The sandbox contains what untrusted baselines and solutions could do to the host.
+"""The sandbox's behaviour for well-behaved code, its limits, its backend choice and its
+docker setup errors. The attacks it contains are in tests/security/test_sandbox_attacks.py.
 
 Isolation tests run against every isolating backend (bubblewrap, docker), limit tests against
 every backend. A backend that cannot run here is skipped with the reason, except docker when
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import test_baselines as tb
-from sandforge.validators import sandbox
 from sandforge.validators.baselines import run_ladder
 from sandforge.validators.sandbox import (
     ENV_VAR,
@@ -27,9 +27,13 @@ from sandforge.validators.sandbox import (
     PYTHON,
     SandboxConfigError,
     SandboxResult,
+    backends,
+    bwrap,
     run_sandboxed,
     sandbox_backend,
 )
+
+from sandforge.commands import generate
 
 pytestmark = pytest.mark.slow
 
@@ -102,9 +106,9 @@ except OSError as exc:
 
 
 @pytest.mark.usefixtures("isolated")
-def test_only_workdir_is_writable(workdir: Path, tmp_path: Path) -> None:
+def test_only_the_task_folder_is_writable(workdir: Path, tmp_path: Path) -> None:
     beside = tmp_path / "beside.txt"  # host /tmp: the sandbox sees a private tmpfs there
-    host = Path("/var/tmp") / f"sandforge-probe-{uuid.uuid4().hex}"  # host disk, read-only
+    host = Path("/var/tmp") / f"sandforge-probe-{uuid.uuid4().hex}"  # host disk: not mounted
     code = f"""
 for path in ({str(beside)!r}, {str(host)!r}):
     try:
@@ -114,14 +118,55 @@ for path in ({str(beside)!r}, {str(host)!r}):
         print("refused", path, exc.errno)
 open("inside.txt", "w").write("ok")
 """
-    result = run(code, workdir)
+    result = run_sandboxed(python(code), workdir=workdir, timeout_s=20, outputs=["inside.txt"])
     assert result.returncode == 0, result.stderr
     assert "wrote" not in result.stdout
     assert not beside.exists()
     assert not host.exists()
-    inside = workdir / "inside.txt"
-    assert inside.read_text() == "ok"
-    assert inside.stat().st_uid == os.getuid()  # handed back to the workdir's owner
+    assert result.outputs == {"inside.txt": b"ok"}
+
+
+def test_the_command_sees_a_copy_of_workdir(any_backend: str, workdir: Path) -> None:
+    (workdir / "data").mkdir()
+    (workdir / "data" / "in.txt").write_text("input")
+    code = """
+import os
+print(open("data/in.txt").read(), os.getcwd())
+os.remove("data/in.txt")
+open("new.txt", "w").write("made inside")
+"""
+    result = run_sandboxed(python(code), workdir=workdir, timeout_s=20, outputs=["new.txt"])
+    assert result.returncode == 0, result.stderr
+    text, cwd = result.stdout.split()
+    assert text == "input"
+    if any_backend != "rlimit":  # rlimit cannot remap paths: it runs in a sibling folder
+        assert cwd == str(workdir.resolve())
+    assert Path(cwd).parent == workdir.resolve().parent
+    assert (workdir / "data" / "in.txt").read_text() == "input"  # the real one is untouched
+    assert not (workdir / "new.txt").exists()
+    assert result.outputs == {"new.txt": b"made inside"}
+    assert [p.name for p in workdir.parent.iterdir()] == ["work"]  # the copy is gone
+
+
+def test_relative_paths_beside_workdir_resolve(isolated: str, tmp_path: Path) -> None:
+    """As evaluator.py reads ../private/answer.csv from public/."""
+    public, private = tmp_path / "public", tmp_path / "private"
+    public.mkdir()
+    private.mkdir()
+    (private / "answer.csv").write_text("id,y\n")
+    result = run_sandboxed(
+        python("print(open('../private/answer.csv').read(), end='')"),
+        workdir=public,
+        timeout_s=20,
+        readonly_dirs=[private],
+    )
+    assert result.stdout == "id,y\n", result
+
+
+def test_output_names_must_be_plain(workdir: Path) -> None:
+    for name in ("../x", "sub/x", "", ".."):
+        with pytest.raises(ValueError, match="plain file name"):
+            run_sandboxed(python("pass"), workdir=workdir, timeout_s=5, outputs=[name])
 
 
 @pytest.mark.usefixtures("isolated")
@@ -204,16 +249,20 @@ def test_output_is_truncated(any_backend: str, workdir: Path) -> None:
     assert result.stderr.endswith("END")
 
 
-def test_rlimit_fallback_warns_once(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def test_rlimit_warns_once_on_stderr_and_in_the_log(
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(ENV_VAR, "rlimit")
-    sandbox._warn_not_isolated.cache_clear()
-    with caplog.at_level(logging.WARNING, logger=sandbox.__name__):
+    backends.warn_not_isolated.cache_clear()
+    with caplog.at_level(logging.WARNING, logger=backends.__name__):
         for _ in range(2):
             assert run("print('hi')", workdir).stdout == "hi\n"
     warnings = [r for r in caplog.records if "NOT isolated" in r.getMessage()]
     assert len(warnings) == 1
+    assert capfd.readouterr().err.count("NOT isolated") == 1
 
 
 def test_unknown_backend_raises(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,9 +273,38 @@ def test_unknown_backend_raises(workdir: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_forcing_unusable_bubblewrap_raises(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, "bubblewrap")
-    monkeypatch.setattr(sandbox, "_bwrap_problem", lambda: "bwrap is not installed")
+    monkeypatch.setattr(bwrap, "problem", lambda: "bwrap is not installed")
     with pytest.raises(SandboxConfigError, match="not installed"):
         run("print('hi')", workdir)
+
+
+@pytest.mark.parametrize("setting", ["", "auto"])
+def test_no_isolating_backend_refuses_to_run(
+    setting: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fails closed: never an automatic fallback to resource limits only."""
+    monkeypatch.setenv(ENV_VAR, setting)
+    monkeypatch.setattr(bwrap, "problem", lambda: "bwrap is not installed")
+    monkeypatch.setattr(backends, "_docker_problem", lambda: "the docker daemon is unreachable")
+    with pytest.raises(SandboxConfigError) as error:
+        run("open('ran', 'w')", workdir)
+    message = str(error.value)
+    assert "no isolating sandbox backend" in message
+    assert "bwrap is not installed" in message and "daemon is unreachable" in message
+    assert "apt-get install bubblewrap" in message and "scripts/docker.sh" in message
+    assert "--sandbox rlimit" in message
+    assert list(workdir.parent.iterdir()) == [workdir]  # no task folder was even made
+
+
+def test_auto_takes_docker_when_bubblewrap_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setattr(bwrap, "problem", lambda: "bwrap is not installed")
+    monkeypatch.setattr(backends, "_docker_problem", lambda: "")
+    assert sandbox_backend() == "docker"
+
+
+def test_the_cli_offers_the_backends_the_sandbox_knows() -> None:
+    assert generate.SANDBOX_CHOICES == backends.CHOICES
 
 
 # docker only: what the container adds beyond the per-process limits, and its setup errors.
@@ -255,13 +333,14 @@ print([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children])
 @pytest.mark.usefixtures("docker")
 def test_docker_removes_its_containers(workdir: Path) -> None:
     import docker as docker_sdk
-    from sandforge.validators.docker_sandbox import LABEL
+    from sandforge.validators.sandbox.docker_backend import OWNER_LABEL, owner
 
     run("print('hi')", workdir)
     run_sandboxed(python("import time; time.sleep(60)"), workdir=workdir, timeout_s=0.5)
     client = docker_sdk.from_env()
+    mine = {"label": f"{OWNER_LABEL}={owner()}"}  # other processes may share the daemon
     try:
-        assert client.containers.list(all=True, filters={"label": LABEL}) == []
+        assert client.containers.list(all=True, filters=mine) == []
     finally:
         client.close()
 

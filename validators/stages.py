@@ -70,6 +70,7 @@ class RunBaselines(Stage):
         for name, run in runs.items():
             submissions[name] = run.submission
             candidate.baseline_seconds[name] = run.seconds
+            candidate.sandbox = run.backend
         candidate.scores = {  # as reported (5 decimals): what every consumer compares
             name: score_submission(config, path, answers, answers.parent)
             for name, path in sorted(submissions.items())

@@ -22,6 +22,8 @@ from sandforge.commands.output import (
 )
 from sandforge.tiers import TIERS
 
+SANDBOX_CHOICES = ("auto", "bubblewrap", "docker", "rlimit")  # validators.sandbox.backends
+
 
 def positive_float(text: str) -> float:
     value = float(text)
@@ -36,11 +38,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from sandforge.agents.providers import ProviderError, get_provider
     from sandforge.seeds.card import SeedCardError
     from sandforge.seeds.registry import ContaminationError, select
+    from sandforge.validators.sandbox import ENV_VAR, SandboxConfigError, sandbox_backend
 
+    if args.sandbox:
+        os.environ[ENV_VAR] = args.sandbox  # the flow's sandboxed stages read it
     try:  # fail on bad input before Prefect spends seconds starting
         select(args.seeds, strict=args.strict, warn=False)
         get_provider(args.provider, args.model)
-    except (SeedCardError, ContaminationError, ProviderError) as exc:
+        sandbox_backend()  # fails closed: no isolating backend and no explicit rlimit
+    except (SeedCardError, ContaminationError, ProviderError, SandboxConfigError) as exc:
         fail(exc)
         return EXIT_BAD_INPUT
     if not _signing_key_ready():
@@ -180,6 +186,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="store",
         type=arguments.store_url,
         help="bundle store: path, file:///path or s3://bucket/prefix (default ./store)",
+    )
+    generate.add_argument(
+        "--sandbox",
+        choices=SANDBOX_CHOICES,
+        default=None,
+        help="where baselines run: auto (bubblewrap, else docker; refuses when neither works), "
+        "bubblewrap, docker, or rlimit (resource limits only: NOT isolated) "
+        "(default: $SANDFORGE_SANDBOX, else auto)",
     )
     generate.add_argument(
         "--max-attempts",

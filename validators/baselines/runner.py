@@ -1,7 +1,9 @@
 """Run a baseline script as untrusted code in the sandbox, as a task's solver would be run.
 
 The scripts are standalone programs (see _common.py); they read task.json, which
-`write_task_json` derives from the recipe, so they never import sandforge.
+`write_task_json` derives from the recipe, so they never import sandforge. They run in a copy
+of the workdir; only their submissions and ladder.json come back, as regular files read
+without following links, and this process writes them into the workdir.
 """
 
 from __future__ import annotations
@@ -52,33 +54,46 @@ def run_ladder(
     for name in BASELINE_SCRIPTS:  # stale files must not pass for this run's output
         (workdir / f"submission_{name}.csv").unlink(missing_ok=True)
     (workdir / "ladder.json").unlink(missing_ok=True)
-    result = _run_script(["ladder.py", *names], workdir, timeout_s)
+    outputs = ("ladder.json", *(f"submission_{name}.csv" for name in names))
+    result = _run_script(["ladder.py", *names], workdir, timeout_s, outputs)
     try:
-        report = json.loads((workdir / "ladder.json").read_text())
-    except (OSError, ValueError):
-        raise BaselineFailed("ladder", f"no readable ladder.json\n{result.stderr}") from None
+        report = json.loads(result.outputs["ladder.json"])
+    except (KeyError, ValueError):
+        reason = f"no readable ladder.json{_refusals(result)}\n{result.stderr}"
+        raise BaselineFailed("ladder", reason) from None
     runs = {}
     for name in names:
         entry = report.get(name, {})
-        submission = workdir / f"submission_{name}.csv"
-        if "error" in entry or not submission.is_file():
-            raise BaselineFailed(name, str(entry.get("error", "wrote no submission")))
+        output = f"submission_{name}.csv"
+        if "error" in entry or output not in result.outputs:
+            reason = str(entry.get("error", "wrote no submission")) + _refusals(result)
+            raise BaselineFailed(name, reason)
+        submission = workdir / output
+        submission.write_bytes(result.outputs[output])
         runs[name] = BaselineRun(name, submission, float(entry["seconds"]), result.backend)
     return runs
 
 
-def _run_script(args: list[str], workdir: Path, timeout_s: float) -> SandboxResult:
+def _run_script(
+    args: list[str], workdir: Path, timeout_s: float, outputs: tuple[str, ...]
+) -> SandboxResult:
     """Run `SCRIPTS_DIR/args[0]` with the rest as arguments; its exit code is the caller's."""
     result = run_sandboxed(
         [PYTHON, str(SCRIPTS_DIR / args[0]), *args[1:]],
         workdir=workdir,
         timeout_s=timeout_s,
         readonly_dirs=(SCRIPTS_DIR,),
+        outputs=outputs,
     )
     if result.timed_out:
         tail = result.stderr[-STDERR_TAIL_CHARS:]
         raise BaselineFailed("ladder", f"timed out after {timeout_s:g} s\n{tail}")
     return result
+
+
+def _refusals(result: SandboxResult) -> str:
+    """Why outputs the script left were not read back (a link, a FIFO, too large...)."""
+    return "".join(f"; {name} refused: {why}" for name, why in result.refused_outputs.items())
 
 
 def write_task_json(workdir: Path, recipe: Recipe) -> None:
