@@ -5,7 +5,7 @@ from this one.
 Core (seed cards, agents, synthesis and validators all read it), so it imports no layer. The
 scorer of an implemented metric is the function of the same name in `METRICS` of the
 standalone evaluator template (validators/evaluator_template.py, shipped in every bundle as
-evaluator.py, so it cannot import this module); tests/test_grader.py holds the template's
+evaluator.py, so it cannot import this module); tests/validators/test_grader.py holds the template's
 tables (metric names, submission kinds) to this registry.
 """
 

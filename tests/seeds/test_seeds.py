@@ -24,7 +24,7 @@ from sandforge.seeds.registry import (
 from sandforge.validators.metrics import TaskType, metric_info
 
 # shared/ lies beside the repository (CI lays a copy there); found relative to this file.
-SEEDS_MD = Path(__file__).resolve().parents[1].parent / "shared" / "SEEDS.md"
+SEEDS_MD = Path(__file__).resolve().parents[2].parent / "shared" / "SEEDS.md"
 needs_seeds_md = pytest.mark.skipif(
     not SEEDS_MD.is_file(), reason=f"no shared/SEEDS.md beside the repository ({SEEDS_MD})"
 )
@@ -104,7 +104,7 @@ def test_mle_bench_lite_file_matches_the_lite_rows_of_seeds_md() -> None:
 
 
 def test_mle_bench_lite_file_is_packaged() -> None:
-    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     package_data = pyproject["tool"]["setuptools"]["package-data"]["sandforge.seeds"]
     assert LITE_FILE.name in package_data
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # bench/ is a folder of the repo, not part of the installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sandforge.agents.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
 from sandforge.storage.bundle import MANIFEST
 from sandforge.validators.evaluator import evaluator_config, render_evaluator, score_submission

@@ -36,7 +36,7 @@ from prefect.client.base import PrefectHttpxSyncClient
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SANDFORGE = [sys.executable, "-m", "sandforge.cli"]
 PREFECT = [sys.executable, "-m", "prefect"]
 SEED = "spaceship-titanic"

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAYERS = ("core", "seeds", "agents", "synthesis", "validators", "storage", "flows", "cli")
 CORE = frozenset(
     {

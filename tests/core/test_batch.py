@@ -143,7 +143,7 @@ def test_a_whole_batch_runs_serially_without_prefect(tmp_path: Path):
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=Path(__file__).parent,
+        cwd=Path(__file__).parents[1],  # tests/: serial_batch.py
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)

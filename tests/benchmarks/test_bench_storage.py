@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/ is not installed
 from bench import storage as bench
 
 

@@ -16,7 +16,7 @@ from sandforge.flows.deployments import ENTRYPOINT, DeploySettings
 from sandforge.flows.generate_batch import generate_batch
 from sandforge.flows.roles import LLM_LIMIT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 COMPOSE = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
