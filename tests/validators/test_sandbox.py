@@ -367,7 +367,7 @@ def test_docker_missing_image_raises(workdir: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.fixture(scope="module")
 def docker_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tb.Outcome]:
-    """tests/validators/test_baselines.py's `outcomes` (the ladder on every kind of task), under docker."""
+    """test_baselines.py's `outcomes` (the ladder on every kind of task), under docker."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_backend("docker", monkeypatch)
         outcomes = {}
