@@ -112,3 +112,15 @@ def host(text: str) -> str:
     if len(text) > 253 or not all(HOSTNAME_LABEL.fullmatch(label) for label in labels):
         raise argparse.ArgumentTypeError(f"not a host name or IP address: {text!r}")
     return text
+
+
+def add_store_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """`--store`, spelled once for every command that reads or writes a store."""
+    where = "path, file:///path or s3://bucket/prefix"
+    parser.add_argument(
+        "--store",
+        required=required,
+        default=None if required else "store",
+        type=store_url,
+        help=f"bundle store: {where}" + ("" if required else " (default ./store)"),
+    )

@@ -145,12 +145,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Pull every task's newest version, verified, in a consumer's layout "
         "(CONTRACTS.md). Tasks already exported unchanged are skipped.",
     )
-    export.add_argument(
-        "--store",
-        required=True,
-        type=arguments.store_url,
-        help="path, file:///path or s3://bucket/prefix",
-    )
+    arguments.add_store_option(export)
     export.add_argument("--layout", choices=LAYOUT_NAMES, default="sandmle")
     export.add_argument("--out", required=True, type=arguments.folder, help="output folder")
     export.add_argument("--sample-seed", type=int, default=0, help="SandMLE 64-id sample seed")

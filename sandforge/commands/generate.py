@@ -181,12 +181,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="USD",
         help="stop drawing candidates once LLM calls cost this much; accepted tasks are kept",
     )
-    generate.add_argument(
-        "--store",
-        default="store",
-        type=arguments.store_url,
-        help="bundle store: path, file:///path or s3://bucket/prefix (default ./store)",
-    )
+    arguments.add_store_option(generate)
     generate.add_argument(
         "--sandbox",
         choices=SANDBOX_CHOICES,

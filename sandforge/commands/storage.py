@@ -263,12 +263,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Download bundles in parallel, check every file's sha256 against the "
         "manifest, and lay them out. Bundles already complete in --out are skipped.",
     )
-    pull.add_argument(
-        "--store",
-        required=True,
-        type=arguments.store_url,
-        help="store: path, file:///path or s3://bucket/prefix",
-    )
+    arguments.add_store_option(pull)
     which = pull.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", action="append", help="ID or ID@VERSION (repeat or comma-separate)")
     which.add_argument(
@@ -319,12 +314,7 @@ def _register_catalog(commands: argparse._SubParsersAction) -> None:
         description="One row per published bundle version (plus is_latest), queried with "
         "DuckDB: --where takes any SQL condition over the columns (see --json).",
     )
-    catalog.add_argument(
-        "--store",
-        default="store",
-        type=arguments.store_url,
-        help="bundle store (default ./store)",
-    )
+    arguments.add_store_option(catalog)
     catalog.add_argument(
         "--where",
         type=arguments.sql_condition,
