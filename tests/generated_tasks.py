@@ -13,19 +13,13 @@ import tempfile
 from pathlib import Path
 
 from sandforge.agents.providers import get_provider
-from sandforge.agents.stages import Describe, Design, ExtractDna, Mutate, Review
+from sandforge.agents.stages import Design
 from sandforge.seeds.registry import load_all
 from sandforge.storage.local import LocalStore
-from sandforge.storage.stages import Package, Publish
-from sandforge.synthesis.stage import Synthesize
-from sandforge.validators.stages import (
-    CheckExpectations,
-    RunBaselines,
-    SetThresholds,
-    VerifyEvaluator,
-)
+from sandforge.storage.stages import Publish
 
 from sandforge.pipeline import Candidate
+from sandforge.stages import BUILDING, PLANNING
 
 ATTEMPTS = 4  # per seed: a draw can be rejected (too little signal, ...); the next one is used
 
@@ -35,18 +29,10 @@ def generate(store: Path, seed_ids: list[str], metric: str | None = None) -> lis
     returns the bundle folders."""
     cards = {card.id: card for card in load_all()}
     local = LocalStore(store)
-    planning = (ExtractDna(), Mutate(), Design())
-    building = (
-        Synthesize(),
-        Describe(),
-        Review(),
-        CheckExpectations(),
-        RunBaselines(),
-        SetThresholds(),
-        Package(),
-        VerifyEvaluator(),
-        Publish(local),
-    )
+    # The factory's own stage list, split after Design so `metric` can be set before synthesis.
+    split = next(i for i, stage in enumerate(BUILDING) if isinstance(stage, Design)) + 1
+    planning = (*PLANNING, *BUILDING[:split])
+    building = (*BUILDING[split:], Publish(local))
     bundles = []
     for seed_id in seed_ids:
         for attempt in range(ATTEMPTS):
