@@ -46,6 +46,10 @@ class Quirk(StrEnum):
     LONG_TAIL = "long_tail"
     GEO_FEATURES = "geo_features"
     SMALL_DATA = "small_data"
+    GROUPED_ENTITIES = "grouped_entities"  # repeated entities: validation must be group-aware
+    HEAVY_TAILS = "heavy_tails"  # heavy-tailed numeric features
+    COMPOSITIONAL = "compositional"  # parts that sum to a whole (fractions, shares)
+    DESCRIPTOR_FAMILIES = "descriptor_families"  # collinear families of measured descriptors
 
 
 class _Strict(BaseModel):
