@@ -9,18 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sandforge.commands import arguments
+from sandforge.commands import arguments, output
 from sandforge.commands.keys import add_trust_arguments, trust_from
-from sandforge.commands.output import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_OK,
-    console,
-    fail,
-    open_store_arg,
-    positive_int,
-    print_json,
-)
+from sandforge.commands.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, fail, print_json
 from sandforge.commands.storage import LAYOUT_NAMES, run_pull
 
 
@@ -77,7 +68,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.answers_in_public:
         fail("--answers-in-public applies to --layout sandmle only")
         return EXIT_BAD_INPUT
-    store, trust = open_store_arg(args.store, must_exist=True), trust_from(args)
+    store, trust = output.open_store_arg(args.store, must_exist=True), trust_from(args)
     if store is None or trust is None:
         return EXIT_BAD_INPUT
     return run_pull(store, args, [], None, trust, **options)
@@ -121,23 +112,37 @@ def cmd_regenerate(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**result.__dict__, "identical": result.identical})
     elif result.identical:
-        console.print(f"[green]identical[/green] {result.task_id} {result.actual_hash}")
+        output.console.print(f"[green]identical[/green] {result.task_id} {result.actual_hash}")
     else:
-        console.print(
+        output.console.print(
             f"[red]differs[/red] {result.task_id}: expected {result.expected_hash}, got "
             f"{result.actual_hash or result.rejection}; files: {result.differing_files}"
         )
     return EXIT_OK if result.identical else EXIT_FAILED
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    inspect = commands.add_parser("inspect", help="verify and describe one bundle")
-    inspect.add_argument(
+def _bundle_command(
+    commands: argparse._SubParsersAction, name: str, handler: Any, json_help: str, **texts: str
+) -> argparse.ArgumentParser:
+    """A command on one bundle folder: the folder first, --json, the handler."""
+    parser = commands.add_parser(name, **texts)
+    parser.add_argument(
         "bundle", type=arguments.bundle_folder, help="bundle folder (<store>/<task_id>/<version>)"
     )
-    inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    inspect = _bundle_command(
+        commands,
+        "inspect",
+        cmd_inspect,
+        "print the manifest as JSON",
+        help="verify and describe one bundle",
+    )
     add_trust_arguments(inspect)
-    inspect.set_defaults(handler=cmd_inspect)
 
     export = commands.add_parser(
         "export",
@@ -154,27 +159,30 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="SandMLE's own layout: answer.csv in prepared/public/, visible to the agent",
     )
-    export.add_argument("--workers", type=positive_int, default=16, help="parallel downloads")
+    export.add_argument(
+        "--workers", type=output.positive_int, default=16, help="parallel downloads"
+    )
     export.add_argument("--json", action="store_true")
     add_trust_arguments(export)
     export.set_defaults(handler=cmd_export)
 
-    grade = commands.add_parser(
+    grade = _bundle_command(
+        commands,
         "grade",
+        cmd_grade,
+        "print the report as JSON",
         help="grade a submission like MLE-bench (plus SandMLE's reward)",
         description="Score SUBMISSION against a bundle folder and print MLE-bench's report "
         "fields, sandmle_reward and mledojo_position_score. Exit 1 if the submission is "
         "missing or invalid.",
     )
-    grade.add_argument(
-        "bundle", type=arguments.bundle_folder, help="bundle folder (<store>/<task_id>/<version>)"
-    )
     grade.add_argument("submission", help="submission CSV")
-    grade.add_argument("--json", action="store_true", help="print the report as JSON")
     add_trust_arguments(grade)
-    grade.set_defaults(handler=cmd_grade)
 
-    regen = commands.add_parser("regenerate", help="rebuild a bundle and compare its hash")
-    regen.add_argument("bundle", type=arguments.bundle_folder, help="bundle folder")
-    regen.add_argument("--json", action="store_true")
-    regen.set_defaults(handler=cmd_regenerate)
+    _bundle_command(
+        commands,
+        "regenerate",
+        cmd_regenerate,
+        "print the comparison as JSON",
+        help="rebuild a bundle and compare its hash",
+    )

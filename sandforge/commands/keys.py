@@ -37,11 +37,8 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     except SigningKeyError as exc:  # e.g. a folder whose ACLs widen the file's mode
         fail(exc)
         return EXIT_FAILED
-    if args.json:
-        print_json(_describe(signer))
-    else:
-        console.print(f"created {path} (mode 0600, key id {signer.key_id})")
-        print(signer.public_text)
+    _print_key(signer, args.json, f"created {path} (mode 0600, key id {signer.key_id})")
+    if not args.json:
         if args.out and Path(args.out) != key_file():
             console.print(f"publish with it: export SANDFORGE_SIGNING_KEY_FILE={path}")
         console.print(f"consumers elsewhere trust it with: --trust {signer.public_text}")
@@ -59,16 +56,19 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     if signer is None:
         fail(f"no signing key: run `sandforge keys init` (or set {KEY_ENV})")
         return EXIT_FAILED
-    if args.json:
-        print_json(_describe(signer))
-    else:
-        console.print(f"key id {signer.key_id} ({signer.source})")
-        print(signer.public_text)
+    _print_key(signer, args.json, f"key id {signer.key_id} ({signer.source})")
     return EXIT_OK
 
 
-def _describe(signer: Any) -> dict[str, str]:
-    return {"key_id": signer.key_id, "public_key": signer.public_text, "source": signer.source}
+def _print_key(signer: Any, as_json: bool, headline: str) -> None:
+    """The key as JSON, or a headline and the public key line consumers paste into --trust."""
+    if as_json:
+        print_json(
+            {"key_id": signer.key_id, "public_key": signer.public_text, "source": signer.source}
+        )
+        return
+    console.print(headline)
+    print(signer.public_text)
 
 
 # -- what consumers share ------------------------------------------------------------------------

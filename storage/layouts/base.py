@@ -28,14 +28,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 class Layout:
-    """Base of every layout; subclasses define `name`, `roots` and `render`."""
+    """Base of every layout; subclasses define `name`, `root_patterns` and `render`."""
 
     name = ""
     marker = True  # write MARKER into the last root; a layout without it overrides is_complete
+    root_patterns: tuple[str, ...] = ()  # e.g. "competitions/{task_id}", manifest fields
 
     def roots(self, manifest: dict[str, Any]) -> list[str]:
         """Folders (relative to the output) this bundle owns, in install order."""
-        raise NotImplementedError
+        return [pattern.format_map(manifest) for pattern in self.root_patterns]
 
     def render(self, manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
         """Every file to write, by path relative to the output folder."""

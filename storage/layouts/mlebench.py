@@ -41,10 +41,7 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same bundle gives a byte-identica
 
 class MLEBench(Layout):
     name = "mlebench"
-
-    def roots(self, manifest: dict[str, Any]) -> list[str]:
-        task_id = manifest["task_id"]
-        return [f"competitions/{task_id}", f"data/{task_id}"]
+    root_patterns = ("competitions/{task_id}", "data/{task_id}")
 
     def render(self, manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
         task_id = manifest["task_id"]

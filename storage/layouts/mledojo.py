@@ -27,10 +27,7 @@ BOARDS = ("public_leaderboard.csv", "private_leaderboard.csv")
 
 class MLEDojo(Layout):
     name = "mledojo"
-
-    def roots(self, manifest: dict[str, Any]) -> list[str]:
-        task_id = manifest["task_id"]
-        return [f"competitions/{task_id}", f"prepared/{task_id}"]
+    root_patterns = ("competitions/{task_id}", "prepared/{task_id}")
 
     def render(self, manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
         competition, prepared = self.roots(manifest)

@@ -13,9 +13,7 @@ from sandforge.storage.layouts.base import Layout
 class Native(Layout):
     name = "native"
     marker = False  # manifest.json is the marker: the bundle verifies against it
-
-    def roots(self, manifest: dict[str, Any]) -> list[str]:
-        return [f"{manifest['task_id']}/{manifest['version']}"]
+    root_patterns = ("{task_id}/{version}",)
 
     def render(self, manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
         root = self.roots(manifest)[0]

@@ -30,13 +30,11 @@ ANSWERS = "answer.csv"
 
 class SandMLE(Layout):
     name = "sandmle"
+    root_patterns = ("{task_id}/prepared",)
 
     def __init__(self, sample_seed: int = 0, answers_in_public: bool = False):
         self.sample_seed = sample_seed
         self.answers_in_public = answers_in_public
-
-    def roots(self, manifest: dict[str, Any]) -> list[str]:
-        return [f"{manifest['task_id']}/prepared"]
 
     def render(self, manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
         if self.answers_in_public:

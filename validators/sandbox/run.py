@@ -62,36 +62,39 @@ def run_sandboxed(
     argv = [python if i == 0 and arg in PYTHON_ALIASES else arg for i, arg in enumerate(argv)]
     uid = _fresh_uid() if backend != "rlimit" and os.geteuid() == 0 else None
     with TaskFolder(workdir, disk_mb, uid) as folder:
-        if backend == "docker":
-            result = _run_docker(argv, workdir, folder.path, readonly_dirs, uid, limits)
-        else:
-            result = _run_host(argv, backend, workdir, folder.path, readonly_dirs, uid, limits)
+        run = _Run(argv, workdir, folder.path, tuple(readonly_dirs), uid, limits)
+        result = _run_docker(run) if backend == "docker" else _run_host(run, backend)
         read, refused = folder.read_outputs(names, max_file_mb * 2**20)
     return dataclasses.replace(result, outputs=read, refused_outputs=refused)
 
 
-def _run_host(
-    argv: list[str],
-    backend: str,
-    workdir: Path,
-    task_folder: Path,
-    readonly_dirs: Sequence[Path],
-    uid: int | None,
-    limits: Limits,
-) -> SandboxResult:
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One run's command and where it runs: what every backend is handed."""
+
+    argv: list[str]
+    workdir: Path
+    task_folder: Path
+    readonly_dirs: tuple[Path, ...]
+    uid: int | None
+    limits: Limits
+
+
+def _run_host(run: _Run, backend: str) -> SandboxResult:
     """bubblewrap or rlimit: a launcher process on this host, in a cgroup where one exists."""
+    limits = run.limits
     # rlimit cannot remap paths: it runs in the task folder itself, a sibling of workdir, so
     # paths relative to workdir (../private/...) still resolve.
-    inside = workdir if backend == "bubblewrap" else task_folder
+    inside = run.workdir if backend == "bubblewrap" else run.task_folder
     rlimits = limits.rlimits(nproc=True)
-    command = [*launcher(sys.executable, rlimits, uid=uid, cwd=inside), *argv]
+    command = [*launcher(sys.executable, rlimits, uid=run.uid, cwd=inside), *run.argv]
     fds: tuple[int, ...] = ()
     if backend == "bubblewrap":
         fds = (syscall_filter.program_fd(),)
         prefix = bwrap.bwrap_args(
-            workdir=workdir,
-            task_folder=task_folder,
-            readonly=readonly_dirs,
+            workdir=run.workdir,
+            task_folder=run.task_folder,
+            readonly=run.readonly_dirs,
             tmp_mb=limits.max_file_mb,
             seccomp_fd=fds[0],
             as_root=os.geteuid() == 0,
@@ -103,7 +106,7 @@ def _run_host(
             command = cgroup.join_prefix() + command
         finished = execute(
             command,
-            cwd=task_folder,
+            cwd=run.task_folder,
             env=minimal_env(inside),
             timeout_s=limits.timeout_s,
             pass_fds=fds,
@@ -125,29 +128,24 @@ def _run_host(
     )
 
 
-def _run_docker(
-    argv: list[str],
-    workdir: Path,
-    task_folder: Path,
-    readonly_dirs: Sequence[Path],
-    uid: int | None,
-    limits: Limits,
-) -> SandboxResult:
+def _run_docker(run: _Run) -> SandboxResult:
     from sandforge.validators.sandbox import docker_backend
+
+    limits, uid = run.limits, run.uid
 
     # The container runs as the run's uid already and its pids limit replaces RLIMIT_NPROC
     # (exact per run). Docker's default seccomp profile allows some of what ours refuses
     # (io_uring, ptrace, ...): the launcher stacks our filter on it.
     rlimits = limits.rlimits(nproc=False)
     seccomp = syscall_filter.bpf_program()
-    command = [*launcher(DOCKER_PYTHON, rlimits, seccomp=seccomp), *argv]
+    command = [*launcher(DOCKER_PYTHON, rlimits, seccomp=seccomp), *run.argv]
     user = f"{uid}:{uid}" if uid is not None else f"{os.getuid()}:{os.getgid()}"
     status, stdout, stderr, seconds, timed_out, oom = docker_backend.run(
         command,
-        workdir=workdir,
-        task_folder=task_folder,
-        readonly_dirs=readonly_dirs,
-        env=minimal_env(workdir, docker_backend.PATH),
+        workdir=run.workdir,
+        task_folder=run.task_folder,
+        readonly_dirs=run.readonly_dirs,
+        env=minimal_env(run.workdir, docker_backend.PATH),
         user=user,
         limits=limits,
     )
