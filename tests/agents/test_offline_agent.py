@@ -229,8 +229,11 @@ def test_recipes_follow_their_plans(runs) -> None:
         assert (recipe.n_train, recipe.n_test) == (plan.n_train, plan.n_test)
         assert recipe.rule.family == plan.rule_family
         assert recipe.rule.signal_strength == plan.signal_strength
-        assert recipe.noise == plan.noise
         signal = {f.name for f in recipe.features if f.role == "signal"}
+        # the designer only adds which feature a shift moves: one of the signal features
+        assert recipe.noise.model_copy(update={"shift_feature": None}) == plan.noise
+        shifted = recipe.noise.shift_feature
+        assert shifted in signal if plan.noise.shift > 0 else shifted is None
         for f in recipe.features:
             library = domain.feature(f.name)
             assert (f.kind, f.description, f.low, f.high) == (

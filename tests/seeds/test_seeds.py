@@ -21,7 +21,7 @@ from sandforge.seeds.registry import (
     load_all,
     select,
 )
-from sandforge.validators.metrics import TaskType, metric_info
+from sandforge.validators.metrics import GENERATABLE_TASK_TYPES, TaskType, metric_info
 
 # shared/ lies beside the repository (CI lays a copy there); found relative to this file.
 SEEDS_MD = Path(__file__).resolve().parents[2].parent / "shared" / "SEEDS.md"
@@ -52,28 +52,55 @@ def test_every_shipped_card_loads(cards: dict[str, SeedCard]) -> None:
 
 
 def test_catalogue_size_and_coverage(cards: dict[str, SeedCard]) -> None:
-    assert len(cards) >= 16
-    tabular = [c for c in cards.values() if c.modality == Modality.TABULAR]
-    assert len(tabular) >= 8
+    assert len(cards) >= 40
     generatable = [c for c in cards.values() if c.generatable]
-    assert len(generatable) >= 6
-    covered = {c.task_type for c in generatable}
-    assert {
-        TaskType.BINARY,
-        TaskType.MULTICLASS,
-        TaskType.REGRESSION,
-        TaskType.MULTI_TARGET_REGRESSION,
-    } <= covered
-    quirks = {q for c in generatable for q in c.quirks}
-    assert Quirk.CLASS_IMBALANCE in quirks
-    assert Quirk.MISSING_VALUES in quirks
+    fresh = [c for c in generatable if c.id not in MLE_BENCH_LITE]
+    assert len(fresh) >= 20, "too few generatable seeds outside MLE-bench-lite"
+    assert {c.task_type for c in fresh} == set(GENERATABLE_TASK_TYPES)
+    assert any(c.modality != Modality.TABULAR for c in cards.values())
     assert any(f.missing_rate > 0 for c in generatable for f in c.features)
 
 
-@needs_seeds_md
-def test_cards_model_real_competitions(cards: dict[str, SeedCard]) -> None:
-    listed = set(seeds_md_rows())
-    assert set(cards) <= listed, sorted(set(cards) - listed)
+# Quirks that synthesis turns into generator mechanisms: each must appear on a generatable card.
+CRAFT_QUIRKS = {
+    Quirk.CLASS_IMBALANCE,
+    Quirk.MISSING_VALUES,
+    Quirk.TIME_COLUMN,
+    Quirk.GEO_FEATURES,
+    Quirk.HIGH_CARDINALITY,
+    Quirk.LEAKAGE_TRAP,
+    Quirk.GROUPED_ENTITIES,
+    Quirk.HEAVY_TAILS,
+    Quirk.COMPOSITIONAL,
+    Quirk.DESCRIPTOR_FAMILIES,
+}
+
+
+def test_generatable_cards_outside_lite_carry_every_craft_quirk(
+    cards: dict[str, SeedCard],
+) -> None:
+    fresh = [c for c in cards.values() if c.generatable and c.id not in MLE_BENCH_LITE]
+    missing = CRAFT_QUIRKS - {q for c in fresh for q in c.quirks}
+    assert not missing, sorted(missing)
+
+
+# A column's declared role or type implies the quirk that names it, so DNA built from the
+# quirks list alone never misses what the schema shows.
+IMPLIED_QUIRK = {
+    ("role", "leak"): Quirk.LEAKAGE_TRAP,
+    ("role", "group"): Quirk.GROUPED_ENTITIES,
+    ("role", "time"): Quirk.TIME_COLUMN,
+    ("type", "geo"): Quirk.GEO_FEATURES,
+    ("type", "datetime"): Quirk.TIME_COLUMN,
+}
+
+
+def test_column_roles_are_declared_as_quirks(cards: dict[str, SeedCard]) -> None:
+    for card in cards.values():
+        for feature in card.features:
+            for (field, value), quirk in IMPLIED_QUIRK.items():
+                if getattr(feature, field) == value:
+                    assert quirk in card.quirks, (card.id, feature.name, quirk.value)
 
 
 def test_generatable_cards_are_tabular_and_gradable(cards: dict[str, SeedCard]) -> None:

@@ -9,13 +9,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 from pydantic import ValidationError
 from sandforge.agents.providers import get_provider
 from sandforge.agents.recipe import Recipe
 from sandforge.agents.stages import Design, ExtractDna, Mutate
 from sandforge.seeds.card import SeedCard
-from sandforge.seeds.registry import CARDS_DIR, load_all
+from sandforge.seeds.registry import load_all
 from sandforge.synthesis.data import TaskData
 from sandforge.synthesis.stage import Synthesize
 from sandforge.synthesis.synthesize import synthesize
@@ -28,19 +27,9 @@ RNG_SEEDS = (11, 2024, 987_654_321)
 TABLES = ("train", "test", "answers", "sample_submission", "oracle_submission")
 
 
-def _ordinal_card() -> SeedCard:
-    """No shipped generatable card is ordinal: the Dec-2021 card with graded cover classes."""
-    data = yaml.safe_load(
-        (CARDS_DIR / "tabular-playground-series-dec-2021.yaml").read_text(encoding="utf-8")
-    )
-    data.update(task_type="ordinal", metric="quadratic_weighted_kappa")
-    data["targets"][0]["type"] = "ordinal"
-    return SeedCard.model_validate(data)
-
-
 def _cards_by_type() -> dict[TaskType, SeedCard]:
     cards: dict[TaskType, SeedCard] = {}
-    for card in [*load_all(), _ordinal_card()]:
+    for card in load_all():
         if card.generatable:
             cards.setdefault(card.task_type, card)
     return cards
