@@ -45,7 +45,7 @@ class MutationPlan(BaseModel):
     missing_rate: float = Field(ge=0.0, le=0.4)  # applied to a subset of features
     noise: NoiseSpec
     n_train: int = Field(ge=50, le=200)
-    n_test: int = Field(ge=50, le=1000)
+    n_test: int = Field(ge=50, le=5000)  # rows are cheap; tiers need them
 
     @property
     def distinct_key(self) -> tuple[str, str, str]:

@@ -109,7 +109,7 @@ class Recipe(_Frozen):
     rule: RuleSpec
     noise: NoiseSpec
     n_train: int = Field(ge=50, le=200)
-    n_test: int = Field(ge=50, le=1000)
+    n_test: int = Field(ge=50, le=5000)  # rows are cheap; tiers need them
     rng_seed: int = Field(ge=0)
 
     @model_validator(mode="after")

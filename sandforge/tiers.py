@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 
 TIERS = ("median", "bronze", "silver", "gold")  # weakest first
 MEDALS = ("gold", "silver", "bronze")  # MLE-bench's medals, best first
-# Every task is scored on these: the three baseline scripts, the hidden rule's noise-free
-# prediction and the uninformative sample submission (catalog column order).
-REFERENCE_SUBMISSIONS = ("trivial", "simple", "strong", "oracle", "sample")
+# Every task is scored on these: the four baseline scripts (trivial and pool anchor the
+# thresholds), the hidden rule's noise-free prediction and the uninformative sample
+# submission (catalog column order).
+REFERENCE_SUBMISSIONS = ("trivial", "simple", "strong", "pool", "oracle", "sample")
 # mlebench.grade_helpers.Grader rounds every score to 5 places before comparing; every grader
 # we ship reports the score at this precision and thresholds are stored at it, so all
 # consumers compare the same two numbers.

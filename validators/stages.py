@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sandforge.validators.baselines.runner import BaselineFailed, run_ladder, write_task_json
 from sandforge.validators.evaluator import evaluator_config, score_submission
+from sandforge.validators.noise import RESAMPLES, bootstrap_se
 from sandforge.validators.sandbox import PYTHON, SandboxResult, run_sandboxed
-from sandforge.validators.thresholds import set_thresholds
+from sandforge.validators.thresholds import set_thresholds, steps_of
 
 from sandforge.bundle_files import PRIVATE, PUBLIC, csv_bytes
 from sandforge.pipeline import Candidate, Rejected, Stage
@@ -78,11 +79,23 @@ class RunBaselines(Stage):
 
 
 class SetThresholds(Stage):
+    """Thresholds from the ladder's scores and the test noise of the pool's score."""
+
     name = "thresholds"
 
     def run(self, candidate: Candidate) -> None:
-        assert candidate.recipe is not None
-        candidate.thresholds = set_thresholds(candidate.recipe.metric, candidate.scores)
+        recipe = candidate.recipe
+        assert recipe is not None
+        ladder = candidate.workdir / "ladder"
+        se = bootstrap_se(
+            evaluator_config(recipe, None),
+            ladder / "work" / "submission_pool.csv",
+            ladder / PRIVATE / "answer.csv",
+            recipe.rng_seed,
+        )
+        candidate.thresholds = set_thresholds(recipe.metric, candidate.scores, se)
+        steps = steps_of(candidate.thresholds, candidate.scores["oracle"], se)
+        candidate.validation["thresholds"] = {**steps.as_dict(), "resamples": RESAMPLES}
 
 
 class VerifyEvaluator(Stage):

@@ -11,11 +11,20 @@ from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import Domain, load_domains
 from sandforge.agents.recipe import RULE_FAMILIES, NoiseSpec
 from sandforge.seeds.card import Quirk
-from sandforge.validators.metrics import TaskType, metrics_for
+from sandforge.validators.metrics import SubmissionKind, TaskType, metric_info, metrics_for
 
 from sandforge.pipeline import Rejected
 
 PlanKey = tuple[str, str, str]  # (domain, target names, rule family)
+# Test rows drawn per submission kind: enough that a quarter of the trivial->pool span is
+# usually over 1.5 bootstrap SE (validators.thresholds). Label metrics move in steps of
+# 1/n_test and are the noisiest (accuracy 0.8 on 400 rows: SE 0.02); evaluation rows are cheap.
+TEST_ROWS = {
+    SubmissionKind.LABEL: (2000, 3000),
+    SubmissionKind.PROBABILITY: (1500, 2500),
+    SubmissionKind.CLASS_PROBABILITIES: (1500, 2500),
+    SubmissionKind.VALUE: (1000, 1500),
+}
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -56,10 +65,12 @@ class OfflineStrategist:
         )
         n_correlated = max(0, min(n_correlated, n_total - n_signal - 1))
         missing = dna.max_missing_rate > 0 or Quirk.MISSING_VALUES in quirks
+        metric = self._metric(dna, domain, targets, rng)  # first draw of the plan's fields
+        low, high = TEST_ROWS[metric_info(metric).submission]
         return MutationPlan(
             domain=domain_name,
             task_type=dna.task_type,
-            metric=self._metric(dna, domain, targets, rng),
+            metric=metric,
             target_names=targets,
             rule_family=family,
             signal_strength=_uniform(rng, 2.0, 3.5),
@@ -77,7 +88,7 @@ class OfflineStrategist:
                 shift=_uniform(rng, 0.3, 0.8) if Quirk.DISTRIBUTION_SHIFT in quirks else 0.0,
             ),
             n_train=int(rng.integers(80, 201)),
-            n_test=int(rng.integers(300, 501)),
+            n_test=int(rng.integers(low, high + 1)),
         )
 
     @staticmethod

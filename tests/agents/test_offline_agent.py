@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import load_domains
+from sandforge.agents.offline.strategist import TEST_ROWS
 from sandforge.agents.providers import get_provider
 from sandforge.agents.recipe import RULE_FAMILIES, Recipe
 from sandforge.agents.roles import Provider
@@ -177,7 +178,8 @@ def test_plans_fit_the_task_type_and_domain(runs) -> None:
             assert 6 <= n_total <= 16
             assert plan.n_signal == 2 if plan.rule_family == "sparse" else 3 <= plan.n_signal <= 5
             assert 80 <= plan.n_train <= 200
-            assert 300 <= plan.n_test <= 500
+            low, high = TEST_ROWS[metric_info(plan.metric).submission]  # sized for the tiers
+            assert low <= plan.n_test <= high
             assert 2.0 <= plan.signal_strength <= 3.5
 
 

@@ -30,6 +30,7 @@ INPUTS = {"train.csv", "test.csv", "sample_submission.csv", "task.json"}
 class Case:
     kind: str
     targets: dict[str, list[str] | None]  # class labels; None: a continuous target
+    metric: str
     nonnegative: tuple[str, ...] = ()
 
     def submission_columns(self) -> list[str]:
@@ -40,13 +41,23 @@ class Case:
 
 
 BINARY = ["0", "1"]
+GRADES = ["low", "mid", "high"]
 CASES = {
-    "multiclass_label": Case("label", {"grade": ["low", "mid", "high"]}),
-    "binary_probability": Case("probability", {"churn": BINARY}),
-    "multilabel_probability": Case("probability", {"spam": BINARY, "urgent": BINARY}),
-    "class_probabilities": Case("class_probabilities", {"species": ["ash", "birch", "cedar"]}),
-    "regression": Case("value", {"price": None}, nonnegative=("price",)),
-    "two_target_regression": Case("value", {"load": None, "yield_kg": None}),
+    "multiclass_label": Case("label", {"grade": GRADES}, "accuracy"),
+    "ordinal_label": Case("label", {"grade": GRADES}, "quadratic_weighted_kappa"),
+    "binary_label": Case("label", {"churn": BINARY}, "macro_f1"),
+    "binary_probability": Case("probability", {"churn": BINARY}, "log_loss"),
+    "multilabel_probability": Case(
+        "probability", {"spam": BINARY, "urgent": BINARY}, "mean_columnwise_roc_auc"
+    ),
+    "class_probabilities": Case(
+        "class_probabilities", {"species": ["ash", "birch", "cedar"]}, "multiclass_log_loss"
+    ),
+    "regression": Case("value", {"price": None}, "rmsle", nonnegative=("price",)),
+    "regression_mae": Case("value", {"price": None}, "mae"),
+    "two_target_regression": Case(
+        "value", {"load": None, "yield_kg": None}, "mean_columnwise_rmse"
+    ),
 }
 
 
@@ -107,6 +118,7 @@ def build_task(folder: Path, case: Case, seed: int = 0) -> pd.DataFrame:
             **{f"noise_{i}": "numeric" for i in range(3)},
         },
         "nonnegative_targets": list(case.nonnegative),
+        "metric": case.metric,
     }
     (folder / "task.json").write_text(json.dumps(spec))
     return test[["row_id", *case.targets]].reset_index(drop=True)
@@ -199,6 +211,35 @@ def test_models_beat_trivial_on_an_easy_signal(
     trivial = loss(outcome, "trivial")
     assert loss(outcome, "strong") < trivial
     assert loss(outcome, "simple") < trivial
+    assert loss(outcome, "pool") < trivial
+
+
+def rmsle(outcome: Outcome, baseline: str) -> float:
+    predicted = pd.read_csv(io.BytesIO(outcome.submissions[baseline]), dtype={"row_id": str})
+    truth = outcome.answers["price"].astype(float)
+    return float(np.sqrt(np.mean((np.log1p(predicted["price"]) - np.log1p(truth)) ** 2)))
+
+
+def test_pool_fits_the_metric(outcomes: dict[str, Outcome]) -> None:
+    """RMSLE on a log-linear target: the pool fits log1p(y) and beats the raw-scale models."""
+    outcome = outcomes["regression"]
+    assert rmsle(outcome, "pool") < min(rmsle(outcome, "simple"), rmsle(outcome, "strong"))
+
+
+def test_pool_predicts_each_test_row_from_training_alone(
+    outcomes: dict[str, Outcome], tmp_path: Path
+) -> None:
+    """Dropping half the test rows changes no other row's prediction: the pool chose its model
+    on training rows only, nothing was selected or fitted on the test set."""
+    for name in ("ordinal_label", "regression_mae"):
+        build_task(tmp_path, CASES[name])
+        test = pd.read_csv(tmp_path / "test.csv", dtype=str, keep_default_na=False)
+        test.iloc[::2].to_csv(tmp_path / "test.csv", index=False)
+        half = run_ladder(tmp_path, ("pool",))["pool"].submission.read_bytes()
+        header, rows = read_submission(half)
+        full_header, full_rows = read_submission(outcomes[name].submissions["pool"])
+        assert header == full_header
+        assert rows == full_rows[::2]
 
 
 @pytest.mark.parametrize("baseline", BASELINE_SCRIPTS)
@@ -281,4 +322,5 @@ def test_task_json_from_recipe(tmp_path: Path) -> None:
         "classes": {"species": ["ash", "birch", "cedar"]},
         "features": {"height": "numeric", "soil": "categorical"},
         "nonnegative_targets": [],
+        "metric": "multiclass_log_loss",
     }

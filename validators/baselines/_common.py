@@ -30,6 +30,7 @@ class Task:
     classes: dict[str, list[str]]
     features: dict[str, str]  # name -> numeric | integer | categorical | boolean
     nonnegative: frozenset[str]
+    metric: str  # the task's metric (validators.metrics name); solvers may tune for it
 
     def positive(self, target: str) -> str:
         """The label whose probability a "probability" submission holds (binary: "1")."""
@@ -46,6 +47,7 @@ def load_task(folder: Path = Path()) -> Task:
         classes={t: [str(c) for c in labels] for t, labels in spec.get("classes", {}).items()},
         features=dict(spec["features"]),
         nonnegative=frozenset(spec.get("nonnegative_targets", [])),
+        metric=spec["metric"],
     )
 
 
@@ -160,3 +162,38 @@ def fit_predict(
         else:  # class_probabilities: one column per label, 0 for labels absent from train
             columns.update({c: probabilities.get(c, zeros) for c in task.classes[target]})
     write_submission(task, ids, columns)
+
+
+def linear_preprocessor(task: Task, splines: bool = False) -> Any:
+    """Imputed, standardized numbers and booleans plus one-hot categoricals, for linear models;
+    `splines` expands each number into a cubic B-spline basis (smooth non-linear effects)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
+
+    def of(*kinds: str) -> list[str]:
+        return [name for name, kind in task.features.items() if kind in kinds]
+
+    expand = SplineTransformer(n_knots=4, degree=3) if splines else "passthrough"
+    return ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), expand),
+                of("numeric", "integer"),
+            ),
+            (
+                "bool",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), StandardScaler()),
+                of("boolean"),
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                of("categorical"),
+            ),
+        ]
+    )

@@ -1,7 +1,7 @@
-"""Run the whole baseline ladder in one process: trivial, simple, strong, in that order.
+"""Run the whole baseline ladder in one process: trivial, simple, strong, pool, in that order.
 
 Run as `python ladder.py [NAME ...]` in a folder holding train.csv, test.csv and task.json
-(no names: all three). Each baseline writes `submission_<name>.csv`; `ladder.json` records
+(no names: all four). Each baseline writes `submission_<name>.csv`; `ladder.json` records
 each one's seconds or error.
 One process imports scikit-learn once instead of once per baseline, which is most of a
 fresh baseline's cost on 50-200 rows.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-LADDER = ("trivial", "simple", "strong")
+LADDER = ("trivial", "simple", "strong", "pool")
 
 
 def main(names: list[str]) -> int:

@@ -18,7 +18,7 @@ from sandforge.validators.sandbox import PYTHON, SandboxResult, run_sandboxed
 if TYPE_CHECKING:
     from sandforge.agents.recipe import Recipe
 
-BASELINE_SCRIPTS = ("trivial", "simple", "strong")  # the solvers in this folder, weakest first
+BASELINE_SCRIPTS = ("trivial", "simple", "strong", "pool")  # the solvers here, weakest first
 SCRIPTS_DIR = Path(__file__).resolve().parent
 STDERR_TAIL_CHARS = 2_000
 
@@ -41,7 +41,7 @@ class BaselineRun:
 def run_ladder(
     workdir: Path, names: tuple[str, ...] = BASELINE_SCRIPTS, timeout_s: float = 120
 ) -> dict[str, BaselineRun]:
-    """Run the `names` baselines (default: all three) in one sandboxed process, so that
+    """Run the `names` baselines (default: all) in one sandboxed process, so that
     scikit-learn is imported once. One name runs that baseline as a solver is run: alone,
     in a fresh process.
 
@@ -97,7 +97,8 @@ def _refusals(result: SandboxResult) -> str:
 
 
 def write_task_json(workdir: Path, recipe: Recipe) -> None:
-    """The part of the recipe a solver may know: columns, kinds, labels. No rule, no noise."""
+    """The part of the recipe a solver may know: columns, kinds, labels, the metric (public in
+    the description). No rule, no noise."""
     spec = {
         "id_column": recipe.id_column,
         "target_columns": [t.name for t in recipe.targets],
@@ -108,5 +109,6 @@ def write_task_json(workdir: Path, recipe: Recipe) -> None:
         },
         "features": {f.name: f.kind for f in recipe.features},
         "nonnegative_targets": [t.name for t in recipe.targets if t.nonnegative],
+        "metric": recipe.metric,
     }
     (workdir / "task.json").write_text(json.dumps(spec, indent=2) + "\n")

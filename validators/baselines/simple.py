@@ -10,46 +10,16 @@ from pathlib import Path
 # Run by path, not as a package module: make _common importable even under -P/PYTHONSAFEPATH.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Task, fit_predict, load_task
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
+from _common import fit_predict, linear_preprocessor, load_task
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-
-def preprocessor(task: Task) -> ColumnTransformer:
-    def of(*kinds: str) -> list[str]:
-        return [name for name, kind in task.features.items() if kind in kinds]
-
-    return ColumnTransformer(
-        [
-            (
-                "num",
-                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-                of("numeric", "integer"),
-            ),
-            (
-                "bool",
-                make_pipeline(SimpleImputer(strategy="most_frequent"), StandardScaler()),
-                of("boolean"),
-            ),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
-                ),
-                of("categorical"),
-            ),
-        ]
-    )
 
 
 def main() -> None:
     task = load_task()
 
     def model(estimator: object) -> Pipeline:
-        return make_pipeline(preprocessor(task), estimator)
+        return make_pipeline(linear_preprocessor(task), estimator)
 
     fit_predict(
         task,
