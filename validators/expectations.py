@@ -160,6 +160,15 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
                     mostly=IN_RANGE_SHARE - recipe.noise.outlier_rate,
                 )
             )
+            if f.minimum is not None or f.maximum is not None:
+                out.append(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=f.name,
+                        min_value=f.minimum,
+                        max_value=f.maximum,
+                        description="within its hard bounds",
+                    )
+                )
         else:
             labels = f.categories if f.kind == "categorical" else ["false", "true"]
             out.append(
@@ -167,6 +176,33 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
                     column=f.name, value_set=_typed(frame, f.name, labels or [])
                 )
             )
+        return out
+
+    def facts(frame: pl.DataFrame) -> list[Expectation]:
+        """Each declared domain constraint, on every row where its columns are present."""
+        out: list[Expectation] = []
+        for c in recipe.constraints:
+            if c.kind == "at_most":
+                out.append(
+                    gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                        column_A=c.bound,
+                        column_B=c.column,
+                        or_equal=True,
+                        ignore_row_if="either_value_is_missing",
+                        description=f"{c.column} <= {c.bound}",
+                    )
+                )
+            else:
+                when = _typed(frame, c.when or "", [_label(c.when_value)])[0]
+                out.append(
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column=c.column,
+                        value_set=[c.value],
+                        row_condition=f"`{c.when}` == {when!r}",
+                        condition_parser="pandas",
+                        description=f"{c.column} == {c.value:g} when {c.when} is {when}",
+                    )
+                )
         return out
 
     def target(frame: pl.DataFrame, t: TargetColumn, train: bool) -> list[Expectation]:
@@ -222,12 +258,14 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
             gxe.ExpectTableColumnsToMatchOrderedList(column_list=[idc, *features, *targets]),
             *ids(recipe.n_train),
             *(e for f in recipe.features for e in feature(train, f)),
+            *facts(train),
             *(e for t in recipe.targets for e in target(train, t, train=True)),
         ],
         "test": [
             gxe.ExpectTableColumnsToMatchOrderedList(column_list=[idc, *features]),
             *ids(recipe.n_test),
             *(e for f in recipe.features for e in feature(test, f)),
+            *facts(test),
         ],
         "answers": [
             gxe.ExpectTableColumnsToMatchOrderedList(column_list=[idc, *targets]),
@@ -279,6 +317,11 @@ def _typed(frame: pl.DataFrame, column: str, labels: list[str]) -> list[Any]:
     if dtype == pl.Boolean and set(labels) <= {"false", "true"}:
         return [x == "true" for x in labels]
     return list(labels)
+
+
+def _label(value: bool | str) -> str:
+    """A condition value as `_typed` reads labels: booleans as "true"/"false"."""
+    return str(value).lower() if isinstance(value, bool) else value
 
 
 def _is_int(text: str) -> bool:

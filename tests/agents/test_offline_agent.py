@@ -218,8 +218,9 @@ def test_recipes_follow_their_plans(runs) -> None:
     for (card_id, seed), (plan, recipe, _) in runs.items():
         domain = domains[plan.domain]
         roles = Counter(f.role for f in recipe.features)
-        assert roles["signal"] == plan.n_signal, (card_id, seed)
-        assert roles["distractor"] == plan.n_distractors
+        derived = len(recipe.derived)  # a derived quantity takes a signal slot, its parts stay
+        assert roles["signal"] + derived == plan.n_signal, (card_id, seed)
+        assert roles["distractor"] == plan.n_distractors + derived
         assert roles["correlated"] == plan.n_correlated
         assert recipe.seed_id == card_id
         assert recipe.rng_seed == seed
@@ -240,7 +241,7 @@ def test_recipes_follow_their_plans(runs) -> None:
                 library.high,
             )
             if f.role == "correlated":
-                assert f.correlated_with in signal
+                assert f.correlated_with in signal | {n for d in recipe.derived for n in d.of}
                 assert domain.feature(f.correlated_with).kind in ("numeric", "integer")
         assert safe_task_id(recipe.task_id) == recipe.task_id
         assert recipe.task_id.startswith(plan.domain.replace("_", "-"))
@@ -275,7 +276,9 @@ def test_descriptions_state_the_public_facts(runs) -> None:
         assert ("Lower is better" if lower else "Higher is better") in description
         missing = "Some values are missing (empty cells)."
         assert (missing in description) == any(f.missing_rate > 0 for f in recipe.features)
-        assert ("recorded wrongly" in description) == (recipe.noise.outlier_rate > 0)
+        # each defect is noted exactly when synthesis applied it
+        assert ("recorded wrongly" in description) == (recipe.outlier_share > 0)
+        assert ("by recording errors" in description) == (recipe.flip_rate > 0)
 
 
 def test_descriptions_never_reveal_the_rule_or_noise(runs) -> None:
