@@ -117,13 +117,26 @@ class Constraint(_Frozen):
 
 
 class DerivedQuantity(_Frozen):
-    """A quantity computed from two raw columns (a ratio, difference or product). The hidden
-    rule may read it; the table holds only the raw columns."""
+    """A quantity computed from two raw columns (a ratio, difference or product). The table
+    holds only the raw columns; `role` says whether the hidden rule reads the quantity.
+
+    `linked`: the first column is built from the second and the quantity's own draw (a
+    tonnage from the wagon count and a load per wagon), so the parts co-vary as they do in
+    the domain, and the quantity is what varies on its own.
+    """
 
     name: str = Field(pattern=IDENTIFIER)
     op: Literal["ratio", "difference", "product"]
     of: tuple[str, str]
     description: str = ""
+    linked: bool = False
+    role: Literal["signal", "distractor"] = "distractor"
+
+    @model_validator(mode="after")
+    def _linkable(self) -> DerivedQuantity:
+        if self.linked and self.op == "product":
+            raise ValueError(f"derived {self.name}: only ratios and differences can be linked")
+        return self
 
 
 class RuleSpec(_Frozen):
@@ -166,7 +179,7 @@ class Recipe(_Frozen):
     n_test: int = Field(ge=50, le=1000)
     rng_seed: int = Field(ge=0)
     constraints: list[Constraint] = []  # domain facts the data obeys, checked by GX
-    derived: list[DerivedQuantity] = []  # derived quantities the hidden rule reads
+    derived: list[DerivedQuantity] = []  # declared over this table's columns; some read
     difficulty: Difficulty = "medium"
 
     @model_validator(mode="after")
@@ -182,7 +195,8 @@ class Recipe(_Frozen):
             source = features.get(f.correlated_with or "")
             if f.correlated_with and (source is None or source.kind not in ("numeric", "integer")):
                 raise ValueError(f"{f.name}: correlated_with must name a numeric feature")
-        if not any(f.role == "signal" for f in self.features) and not self.derived:
+        read = any(d.role == "signal" for d in self.derived)
+        if not any(f.role == "signal" for f in self.features) and not read:
             raise ValueError("at least one feature must carry signal")
         self._check_structure(features)
         if self.noise.shift_feature and self.noise.shift_feature not in features:
@@ -224,6 +238,8 @@ class Recipe(_Frozen):
         for d in self.derived:
             if not set(d.of) <= numeric or d.of[0] == d.of[1]:
                 raise ValueError(f"derived {d.name}: needs two distinct numeric features")
+            if d.linked and features[d.of[0]].role == "correlated":
+                raise ValueError(f"derived {d.name}: a correlated copy cannot be linked")
         for slope, group in self.rule.varying_slopes:
             if (
                 slope not in numeric

@@ -101,7 +101,8 @@ def measure(per_card: int, difficulty: str, directory: Path) -> dict[str, Any]:
     rows: Counter = Counter()
     recipes_by_domain: Counter = Counter()
     for recipe in recipes(per_card, difficulty):
-        parts = {n for d in getattr(recipe, "derived", []) for n in d.of}
+        derived = getattr(recipe, "derived", [])
+        parts = {n for d in derived if getattr(d, "role", "signal") == "signal" for n in d.of}
         for f in recipe.features:
             kind = KINDS.get(f.kind, "boolean")
             kinds[kind]["columns"] += 1

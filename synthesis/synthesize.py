@@ -65,10 +65,15 @@ class _Features:
                 self.values[feature.name] = flags
                 self.standard[feature.name] = flags.astype(float)
         by_name = {f.name: f for f in recipe.features}
+        constrained = {c.column for c in recipe.constraints}
+        for d in recipe.derived:
+            if d.linked and d.of[0] not in constrained:
+                self._link(d, by_name)
         for constraint in recipe.constraints:
             self._constrain(constraint, by_name)
         for d in recipe.derived:
-            self.standard[d.name] = np.clip(_standardize(_derive(d, self.values)), -3.0, 3.0)
+            if d.role == "signal":
+                self.standard[d.name] = _robust(_derive(d, self.values))
         for name, column in self.standard.items():
             self.standard[name] = _standardize(column)
 
@@ -88,6 +93,22 @@ class _Features:
         low = None if floor is None else np.ceil(floor * scale) / scale  # bounds, rounded inward
         high = None if feature.maximum is None else np.floor(feature.maximum * scale) / scale
         self.values[feature.name] = np.clip(values, low, high)
+
+    def _link(self, d: DerivedQuantity, features: dict[str, FeatureColumn]) -> None:
+        """Rebuild the first part from the second and its own draw: a = b x r or a = b + g,
+        with r (or g) centred where the two typical ranges put it."""
+        (a, b), z = d.of, self.z[d.of[0]]
+        fa, fb = features[a], features[b]
+        mid_a, mid_b = ((float(f.low) + float(f.high)) / 2 for f in (fa, fb))  # type: ignore[arg-type]
+        if d.op == "ratio":
+            if float(fb.low) <= 0 or float(fa.low) < 0:  # type: ignore[arg-type]
+                return  # a ratio over a signed or zero-crossing range has no natural centre
+            values = self.values[b] * (mid_a / mid_b) * np.exp(0.35 * z)
+        else:
+            width = float(fa.high) - float(fa.low)  # type: ignore[arg-type]
+            values = self.values[b] + (mid_a - mid_b) + 0.5 * width / _Z95 * z
+        self._store(fa, values)
+        self.standard[a] = self.values[a].astype(float)
 
     def _constrain(self, c: Constraint, features: dict[str, FeatureColumn]) -> None:
         feature = features[c.column]
@@ -120,6 +141,14 @@ class _Features:
 
 def _standardize(column: np.ndarray) -> np.ndarray:
     return (column - column.mean()) / max(float(column.std()), 1e-12)
+
+
+def _robust(column: np.ndarray) -> np.ndarray:
+    """Centred on the median, scaled by the MAD and capped at 3: a ratio over a small
+    denominator must not turn the whole column into one outlier and a constant."""
+    median = np.median(column)
+    mad = 1.4826 * np.median(np.abs(column - median))
+    return np.clip((column - median) / (mad if mad > 1e-12 else 1.0), -3.0, 3.0)
 
 
 def _derive(d: DerivedQuantity, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -180,7 +209,7 @@ def _binary(
     base = logits + _intercept_for_rate(logits, rate)
     p = _sigmoid(base)
     if feed is not None:
-        lift = rng.uniform(1.0, 2.0) * rng.choice([-1.0, 1.0])
+        lift = rng.uniform(1.5, 3.0) * rng.choice([-1.0, 1.0])
         p = feed.clean * _sigmoid(base + lift) + (1 - feed.clean) * p
         base = base + lift * feed.truth
     y = (rng.random(len(f)) < _sigmoid(base)).astype(np.int64)
@@ -251,7 +280,7 @@ class _Signal:
 
     def __init__(self, recipe: Recipe, features: _Features):
         names = [f.name for f in recipe.features if f.role == "signal"]
-        names += [d.name for d in recipe.derived]
+        names += [d.name for d in recipe.derived if d.role == "signal"]
         self.x = np.column_stack([features.standard[name] for name in names])
         categories = {f.name: len(f.categories or []) for f in recipe.features}
         self.slopes = [

@@ -126,6 +126,7 @@ def _batch_definition(table: str) -> BatchDefinition:
 def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[Expectation]]:
     """Expectations per table; `frames` only decides how labels are typed (0/1 vs "0"/"1")."""
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column
 
     idc = recipe.id_column
     test_ids = _values(frames["test"], idc)
@@ -198,8 +199,7 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
                     gxe.ExpectColumnValuesToBeInSet(
                         column=c.column,
                         value_set=[c.value],
-                        row_condition=f"`{c.when}` == {when!r}",
-                        condition_parser="pandas",
+                        row_condition=Column(c.when or "") == when,
                         description=f"{c.column} == {c.value:g} when {c.when} is {when}",
                     )
                 )
@@ -331,7 +331,8 @@ def _is_int(text: str) -> bool:
 def _describe(table: str, result: ExpectationValidationResult) -> str:
     """`table.expectation(column): observed ...`, stable across runs."""
     config = result.expectation_config
-    column = config.kwargs.get("column", "")
+    pair = [config.kwargs[k] for k in ("column_A", "column_B") if k in config.kwargs]
+    column = config.kwargs.get("column", ", ".join(pair))
     line = f"{table}.{config.type}({column}): {_observed(result)}"
     mostly = config.kwargs.get("mostly")
     if mostly is not None and mostly < 1:

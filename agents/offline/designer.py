@@ -37,9 +37,12 @@ class OfflineDesigner:
         numeric = {n for n, f in library.items() if f.kind in ("numeric", "integer")}
         order = [list(library)[i] for i in rng.permutation(len(library))]
 
+        # the rule reads only linked quantities: over parts that vary on their own a ratio is
+        # nearly linear in them, and computing it would not pay (measured: bench/realism.py)
+        readable = [d for d in domain.derived if d.linked]
         derived: list[DerivedQuantity] = []
-        if domain.derived and plan.n_signal >= 2 and rng.random() < knob.derived_rate:
-            derived = [domain.derived[int(rng.integers(0, len(domain.derived)))]]
+        if readable and plan.n_signal >= 2 and rng.random() < knob.derived_rate:
+            derived = [readable[int(rng.integers(0, len(readable)))]]
         parts = [n for d in derived for n in d.of]
         reserved = [n for n in order if n in numeric and n not in parts][: plan.n_correlated]
         wanted = min(plan.n_signal + plan.n_distractors, len(library) - len(reserved))
@@ -97,7 +100,13 @@ class OfflineDesigner:
             "constraints": [
                 c.model_dump() for c in domain.constraints if set(c.columns) <= set(roles)
             ],
-            "derived": [d.model_dump() for d in derived],
+            "derived": [
+                d.model_copy(
+                    update={"role": "signal" if d in derived else "distractor"}
+                ).model_dump()
+                for d in domain.derived
+                if set(d.of) <= set(roles) and not (d.linked and roles[d.of[0]] == "correlated")
+            ],
             "difficulty": plan.difficulty,
         }
         plain = json.loads(json.dumps(fields, default=str))
@@ -118,6 +127,6 @@ class OfflineDesigner:
             family=plan.rule_family,
             signal_strength=plan.signal_strength,
             varying_slopes=slopes,
-            label_coupling=round(float(rng.uniform(0.3, 0.7)), 3) if multilabel else 0.0,
+            label_coupling=round(float(rng.uniform(0.4, 0.8)), 3) if multilabel else 0.0,
             label_chain=bool(rng.random() < 0.5) if multilabel else False,
         )

@@ -6,7 +6,7 @@ the roles of features or the noise settings.
 
 from __future__ import annotations
 
-from sandforge.agents.offline.domains import Domain, load_domains
+from sandforge.agents.offline.domains import load_domains
 from sandforge.agents.recipe import Recipe
 from sandforge.validators.metrics import METRICS, SubmissionKind, metric_info
 
@@ -53,10 +53,9 @@ def notes(recipe: Recipe, plural: str) -> list[str]:
     return found
 
 
-def related(recipe: Recipe, domain: Domain) -> list[str]:
+def related(recipe: Recipe) -> list[str]:
     """Facts the data obeys and quantities practitioners compute from its columns: every one
-    the domain declares over columns this task has, used by the target or not."""
-    names = {f.name for f in recipe.features}
+    the domain declares over columns this task has, read by the target or not."""
     lines = []
     for c in recipe.constraints:
         if c.kind == "at_most":
@@ -65,12 +64,9 @@ def related(recipe: Recipe, domain: Domain) -> list[str]:
             when = str(c.when_value).lower() if isinstance(c.when_value, bool) else c.when_value
             lines.append(f"`{c.column}` is {c.value:g} whenever `{c.when}` is {when}.")
     symbol = {"ratio": "/", "difference": "-", "product": "x"}
-    for d in domain.derived:
-        if set(d.of) <= names:
-            a, b = d.of
-            lines.append(
-                f"{d.name.replace('_', ' ')} = `{a}` {symbol[d.op]} `{b}`: {d.description}"
-            )
+    for d in recipe.derived:
+        a, b = d.of
+        lines.append(f"{d.name.replace('_', ' ')} = `{a}` {symbol[d.op]} `{b}`: {d.description}")
     return lines
 
 
@@ -113,7 +109,7 @@ class OfflineWriter:
             f" and one row per `{recipe.id_column}` of `test.csv`, holding "
             f"{SUBMISSION_TEXT[recipe.submission_kind]}.",
         ]
-        if facts := related(recipe, domain):
+        if facts := related(recipe):
             lines += ["", "## Related quantities", "", *(f"- {x}" for x in facts)]
         if found := notes(recipe, plural):
             lines += ["", "## Notes", "", *(f"- {n}" for n in found)]
