@@ -388,3 +388,19 @@ def test_reviewer_rejects_a_description_missing_a_submission_column(runs) -> Non
     verdict = PROVIDER.reviewer.review(recipe, description.replace(f"`{column}`", column))
     assert not verdict.accepted
     assert column in verdict.reason
+
+
+def test_descriptions_state_the_domain_facts_and_related_quantities(runs) -> None:
+    """Every constraint and declared derived quantity of the task is stated, whether the
+    rule reads it or not, so the statement gives no role away."""
+    stated = 0
+    for _, recipe, description in runs.values():
+        for c in recipe.constraints:
+            if c.kind == "at_most":
+                assert f"`{c.column}` never exceeds `{c.bound}`." in description
+            else:
+                assert f"`{c.column}` is {c.value:g} whenever `{c.when}` is" in description
+        for d in recipe.derived:
+            assert f"`{d.of[0]}`" in description and d.description in description
+            stated += 1
+    assert stated > 0
