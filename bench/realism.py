@@ -125,14 +125,63 @@ def measure(per_card: int, difficulty: str, directory: Path) -> dict[str, Any]:
     }
 
 
+def _score(recipe: Any, data: Any, columns: list[str], categorical: list[str]) -> float:
+    """Test score, higher better, of a regularized linear model (imputed, scaled numbers;
+    one-hot `categorical`): AUC for binary tasks, minus RMSE for regression."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in columns if c not in categorical]
+    train, test = (f.select(columns).to_pandas() for f in (data.train, data.test))
+    for frame in (train, test):
+        frame[categorical] = frame[categorical].astype(str)
+    steps = [(make_pipeline(SimpleImputer(), StandardScaler()), numeric)]
+    steps += [(OneHotEncoder(handle_unknown="ignore"), categorical)] if categorical else []
+    target = recipe.targets[0].name
+    y, truth = data.train[target].to_numpy(), data.answers[target].to_numpy()
+    binary = recipe.task_type.value == "binary"
+    model = make_pipeline(
+        make_column_transformer(*steps), LogisticRegression() if binary else Ridge()
+    ).fit(train, y)
+    if binary:
+        return float(roc_auc_score(truth, model.predict_proba(test)[:, 1]))
+    return -float(np.sqrt(np.mean((model.predict(test) - truth) ** 2)))
+
+
+def craft(per_card: int) -> dict[str, Any]:
+    """Binary and regression recipes: how often one-hot encoding the categorical and boolean
+    columns beats dropping them, with the same linear model."""
+    from sandforge.synthesis.synthesize import synthesize
+
+    wins = []
+    for recipe in recipes(per_card):
+        if recipe.task_type.value not in ("binary", "regression"):
+            continue
+        data = synthesize(recipe)
+        numeric = [f.name for f in recipe.features if f.kind in ("numeric", "integer")]
+        others = [f.name for f in recipe.features if f.name not in numeric]
+        proper = _score(recipe, data, numeric + others, others)
+        wins.append(proper > _score(recipe, data, numeric, []))
+    return {"tasks": len(wins), "proper_preprocessing_wins": round(float(np.mean(wins)), 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-card", type=int, default=30)
     parser.add_argument("--difficulty", default="medium", choices=("easy", "medium", "hard"))
     parser.add_argument("--domains", type=Path, default=DOMAINS, help="domain YAML folder")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--craft", action="store_true", help="also: one-hot vs dropping categoricals"
+    )
     args = parser.parse_args(argv)
     result = measure(args.per_card, args.difficulty, args.domains)
+    if args.craft:
+        result["craft"] = craft(args.per_card)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -140,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         for kind, share in result["signal_share_by_kind"].items():
             print(f"signal share {kind:12s} {share:.3f} of {result['columns_by_kind'][kind]}")
         print(f"violating rows: {result['violations_total']}")
+        if "craft" in result:
+            c = result["craft"]
+            print(
+                f"one-hot beats dropping categoricals on {c['proper_preprocessing_wins']:.1%}"
+                f" of {c['tasks']} binary/regression tasks"
+            )
         for domain, found in result["violating_rows"].items():
             for label, count in found.items():
                 print(f"  {domain}: {label}: {count}")
