@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
-from sandforge.agents.recipe import NoiseSpec, RuleFamily
+from sandforge.agents.recipe import Difficulty, NoiseSpec, RuleFamily
 from sandforge.seeds.card import Quirk, SeedCard
 from sandforge.validators.metrics import TaskType
 
@@ -46,6 +46,7 @@ class MutationPlan(BaseModel):
     noise: NoiseSpec
     n_train: int = Field(ge=50, le=200)
     n_test: int = Field(ge=50, le=5000)  # rows are cheap; tiers need them
+    difficulty: Difficulty = "medium"
 
     @property
     def distinct_key(self) -> tuple[str, str, str]:

@@ -8,6 +8,7 @@ under `prepared/public/`.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -28,6 +29,8 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     "sparse",
 )
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+Difficulty = Literal["easy", "medium", "hard"]
+DIFFICULTIES: tuple[Difficulty, ...] = ("easy", "medium", "hard")
 
 
 class _Frozen(BaseModel):
@@ -48,12 +51,18 @@ class FeatureColumn(_Frozen):
     categories: list[str] | None = None
     correlated_with: str | None = None
     missing_rate: float = Field(default=0.0, ge=0.0, le=0.5)
+    minimum: float | None = None  # numeric/integer: hard physical bounds no value crosses
+    maximum: float | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> FeatureColumn:
         numeric = self.kind in ("numeric", "integer")
         if numeric and (self.low is None or self.high is None or not self.low < self.high):
             raise ValueError(f"feature {self.name}: numeric needs low < high")
+        floor = self.minimum if self.minimum is not None else -math.inf
+        ceiling = self.maximum if self.maximum is not None else math.inf
+        if numeric and not floor <= self.low <= self.high <= ceiling:  # type: ignore[operator]
+            raise ValueError(f"feature {self.name}: needs minimum <= low < high <= maximum")
         if self.kind == "categorical" and (
             not self.categories
             or len(set(self.categories)) != len(self.categories)
@@ -77,11 +86,69 @@ class TargetColumn(_Frozen):
     nonnegative: bool = False
 
 
+class Constraint(_Frozen):
+    """A fact of the domain every row obeys; synthesis builds the columns so that it holds.
+
+    `at_most`: `column <= bound`, where `mode` says how `column` is made from `bound`:
+    `share` (bound x a share in 0..1: booked seats of a capacity), `gap` (bound minus a
+    positive gap: a day's minimum below its maximum) or `clip` (drawn alone, capped at bound).
+    `equals_when`: `column == value` in the rows where `when` equals `when_value`.
+    """
+
+    kind: Literal["at_most", "equals_when"]
+    column: str = Field(pattern=IDENTIFIER)
+    bound: str | None = Field(default=None, pattern=IDENTIFIER)
+    mode: Literal["share", "gap", "clip"] = "clip"
+    when: str | None = Field(default=None, pattern=IDENTIFIER)
+    when_value: bool | str = True
+    value: float = 0.0
+
+    @model_validator(mode="after")
+    def _shape(self) -> Constraint:
+        if (self.kind == "at_most") != (self.bound is not None):
+            raise ValueError(f"constraint on {self.column}: at_most (and only it) needs bound")
+        if (self.kind == "equals_when") != (self.when is not None):
+            raise ValueError(f"constraint on {self.column}: equals_when (and only it) needs when")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column, *(c for c in (self.bound, self.when) if c)]
+
+
+class DerivedQuantity(_Frozen):
+    """A quantity computed from two raw columns (a ratio, difference or product). The table
+    holds only the raw columns; `role` says whether the hidden rule reads the quantity.
+
+    `linked`: the first column is built from the second and the quantity's own draw (a
+    tonnage from the wagon count and a load per wagon), so the parts co-vary as they do in
+    the domain, and the quantity is what varies on its own.
+    """
+
+    name: str = Field(pattern=IDENTIFIER)
+    op: Literal["ratio", "difference", "product"]
+    of: tuple[str, str]
+    description: str = ""
+    linked: bool = False
+    role: Literal["signal", "distractor"] = "distractor"
+
+    @model_validator(mode="after")
+    def _linkable(self) -> DerivedQuantity:
+        if self.linked and self.op == "product":
+            raise ValueError(f"derived {self.name}: only ratios and differences can be linked")
+        return self
+
+
 class RuleSpec(_Frozen):
     """Hidden generative rule. Its coefficients are drawn from the recipe's RNG seed."""
 
     family: RuleFamily
     signal_strength: float = Field(gt=0.0, le=10.0)
+    # (numeric feature, categorical feature): the numeric's slope differs by category level
+    varying_slopes: list[tuple[str, str]] = []
+    # multilabel: weight of a latent all labels share, and whether each label feeds the next
+    label_coupling: float = Field(default=0.0, ge=0.0, le=0.9)
+    label_chain: bool = False
 
 
 class NoiseSpec(_Frozen):
@@ -111,6 +178,9 @@ class Recipe(_Frozen):
     n_train: int = Field(ge=50, le=200)
     n_test: int = Field(ge=50, le=5000)  # rows are cheap; tiers need them
     rng_seed: int = Field(ge=0)
+    constraints: list[Constraint] = []  # domain facts the data obeys, checked by GX
+    derived: list[DerivedQuantity] = []  # declared over this table's columns; some read
+    difficulty: Difficulty = "medium"
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
@@ -125,8 +195,10 @@ class Recipe(_Frozen):
             source = features.get(f.correlated_with or "")
             if f.correlated_with and (source is None or source.kind not in ("numeric", "integer")):
                 raise ValueError(f"{f.name}: correlated_with must name a numeric feature")
-        if not any(f.role == "signal" for f in self.features):
+        read = any(d.role == "signal" for d in self.derived)
+        if not any(f.role == "signal" for f in self.features) and not read:
             raise ValueError("at least one feature must carry signal")
+        self._check_structure(features)
         if self.noise.shift_feature and self.noise.shift_feature not in features:
             raise ValueError(f"shift_feature {self.noise.shift_feature!r} is not a feature")
         expected = {
@@ -151,6 +223,45 @@ class Recipe(_Frozen):
                 f"{self.task_type.value} takes {'several' if multi else 'one'} target(s)"
             )
         return self
+
+    def _check_structure(self, features: dict[str, FeatureColumn]) -> None:
+        """Constraints, derived quantities and varying slopes name columns of fitting kinds."""
+        numeric = {n for n, f in features.items() if f.kind in ("numeric", "integer")}
+        for c in self.constraints:
+            if c.column not in numeric or (c.bound and c.bound not in numeric):
+                raise ValueError(f"constraint on {c.column}: needs numeric feature columns")
+            when = features.get(c.when or "")
+            if c.when and (when is None or when.kind not in ("boolean", "categorical")):
+                raise ValueError(f"constraint on {c.column}: when must name a flag or category")
+            if when and when.kind == "categorical" and c.when_value not in (when.categories or []):
+                raise ValueError(f"constraint on {c.column}: {c.when_value!r} is not a category")
+        for d in self.derived:
+            if not set(d.of) <= numeric or d.of[0] == d.of[1]:
+                raise ValueError(f"derived {d.name}: needs two distinct numeric features")
+            if d.linked and features[d.of[0]].role == "correlated":
+                raise ValueError(f"derived {d.name}: a correlated copy cannot be linked")
+        for slope, group in self.rule.varying_slopes:
+            if (
+                slope not in numeric
+                or group not in features
+                or features[group].kind != "categorical"
+            ):
+                raise ValueError(f"varying slope ({slope}, {group}): numeric x categorical")
+        coupled = self.rule.label_coupling > 0 or self.rule.label_chain
+        if coupled and self.task_type != TaskType.MULTILABEL:
+            raise ValueError("label coupling and chains are for multilabel tasks")
+
+    @property
+    def flip_rate(self) -> float:
+        """Share of labels (train and test) synthesis replaces at random."""
+        flips = (TaskType.BINARY, TaskType.MULTICLASS, TaskType.MULTILABEL)
+        return self.noise.label_noise if self.task_type in flips else 0.0
+
+    @property
+    def outlier_share(self) -> float:
+        """Share of training targets synthesis corrupts (regression only; test stays clean)."""
+        regression = (TaskType.REGRESSION, TaskType.MULTI_TARGET_REGRESSION)
+        return self.noise.outlier_rate if self.task_type in regression else 0.0
 
     @property
     def distinct_key(self) -> tuple[str, str, str]:

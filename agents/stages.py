@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sandforge.agents.difficulty import with_difficulty
+
 from sandforge.pipeline import Candidate, Rejected, Stage
 
 
@@ -26,9 +28,10 @@ class Mutate(RoleStage):
 
     def run(self, candidate: Candidate) -> None:
         assert candidate.dna is not None
-        candidate.plan = candidate.provider.strategist.mutate(
+        plan = candidate.provider.strategist.mutate(
             candidate.dna, candidate.rng_seed, candidate.avoid
         )
+        candidate.plan = with_difficulty(plan, candidate.difficulty, candidate.rng_seed)
 
 
 class Design(RoleStage):

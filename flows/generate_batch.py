@@ -25,6 +25,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 from sandforge.agents.providers import get_provider
+from sandforge.agents.recipe import Difficulty
 from sandforge.flows.artifacts import BatchProgress, publish_artifacts
 from sandforge.flows.caching import RESULT_SERIALIZER, build_candidate_key
 from sandforge.flows.roles import ensure_llm_limit, orchestrated
@@ -84,6 +85,7 @@ def generate_batch(
     budget_usd: Annotated[float | None, Field(gt=0)] = None,
     max_attempts_per_seed: Annotated[int | None, Field(ge=1)] = None,
     strict: bool = False,
+    difficulty: Difficulty = "medium",
 ) -> dict[str, Any]:
     """Generate `per_seed` accepted tasks for each selected seed and publish them to `store`.
 
@@ -101,6 +103,7 @@ def generate_batch(
             it is reached; accepted tasks are kept.
         max_attempts_per_seed: Candidates drawn per seed at most; empty for 3 x per_seed.
         strict: Refuse MLE-bench-lite seeds instead of warning.
+        difficulty: easy, medium or hard: moves signal strength, noise and quirk count.
     """
     logger = get_run_logger()
     cards = select(seeds, strict=strict)
@@ -115,7 +118,9 @@ def generate_batch(
 
     with scratch_folder() as workdir:
         cap = attempt_cap(per_seed, max_attempts_per_seed)
-        waves = Waves(cards, orchestrated(roles), rng_seed, per_seed, cap, workdir, plan_candidate)
+        waves = Waves(
+            cards, orchestrated(roles), rng_seed, per_seed, cap, workdir, plan_candidate, difficulty
+        )
         batch = Batch(waves, Publish(target_store), budget_usd, call_as_task)
 
         def settle(candidate: Candidate, from_cache: bool) -> None:

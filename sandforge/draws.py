@@ -55,6 +55,7 @@ class Waves:
     cap: int
     workdir: Path
     plan: Callable[[Candidate], Candidate] = plan_directly
+    difficulty: str = "medium"  # easy, medium or hard, for every candidate of the batch
     needed: dict[str, int] = field(init=False)
     attempts: dict[str, int] = field(init=False)
     unsettled: dict[str, int] = field(init=False)  # drawn, not yet settled, per seed
@@ -115,6 +116,7 @@ class Waves:
             rng_seed=derive_seed(self.rng_seed, card.id, attempt),
             workdir=self.workdir / f"{card.id}-{attempt}",
             avoid=frozenset(self.taken),
+            difficulty=self.difficulty,
         )
         candidate.workdir.mkdir(parents=True)
         return candidate

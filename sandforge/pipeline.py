@@ -45,6 +45,7 @@ class Candidate:
     rng_seed: int
     workdir: Path
     avoid: frozenset[tuple[str, str, str]] = frozenset()  # plans this batch already took
+    difficulty: str = "medium"  # easy, medium or hard: applied to the plan by the mutate stage
     dna: TaskDNA | None = None
     plan: MutationPlan | None = None
     recipe: Recipe | None = None

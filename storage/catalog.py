@@ -75,6 +75,7 @@ SCHEMA = pa.schema(
         *((f"{name}_score", pa.float64()) for name in REFERENCE_SUBMISSIONS),
         ("n_train", pa.int64()),
         ("n_test", pa.int64()),
+        ("difficulty", pa.string()),  # easy, medium or hard (`generate --difficulty`)
         ("n_files", pa.int64()),
         ("total_bytes", pa.int64()),
         ("public_bytes", pa.int64()),
@@ -137,6 +138,7 @@ def catalog_row(manifest: dict[str, Any]) -> dict[str, Any]:
         **{f"{name}_score": scores.get(name) for name in REFERENCE_SUBMISSIONS},
         "n_train": recipe.get("n_train"),
         "n_test": recipe.get("n_test"),
+        "difficulty": manifest.get("difficulty") or recipe.get("difficulty") or "medium",
         "n_files": len(files),
         "total_bytes": sum(entry["bytes"] for entry in files.values()),
         "public_bytes": _bytes_under(files, PUBLIC),

@@ -79,6 +79,19 @@ RULES: dict[str, Rule] = {
 }
 
 
-def latent(family: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Standardized latent score of `family` over the standardized signal matrix `x`."""
-    return _standardize(RULES[family](x, rng))
+Slope = tuple[np.ndarray, np.ndarray, int]  # standardized column, category codes, levels
+
+
+def latent(
+    family: str, x: np.ndarray, rng: np.random.Generator, slopes: list[Slope] | None = None
+) -> np.ndarray:
+    """Standardized latent score of `family` over the standardized signal matrix `x`.
+
+    Each slope adds a numeric x categorical interaction: the column's effect has a
+    different sign and size in each category level, so pooling the levels hides it.
+    """
+    f = _standardize(RULES[family](x, rng))
+    for column, codes, levels in slopes or []:
+        by_level = rng.standard_normal(levels) + rng.choice([-1.0, 1.0]) * 0.5
+        f = f + rng.uniform(0.7, 1.1) * _standardize(by_level[codes] * column)
+    return _standardize(f)

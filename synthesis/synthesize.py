@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from sandforge.agents.recipe import FeatureColumn, Recipe, TargetColumn
+from sandforge.agents.recipe import (
+    Constraint,
+    DerivedQuantity,
+    FeatureColumn,
+    Recipe,
+    TargetColumn,
+)
 from sandforge.synthesis.data import TaskData
 from sandforge.synthesis.rules import latent
 from sandforge.validators.metrics import SubmissionKind, TaskType
@@ -23,11 +29,18 @@ def _generators(seed: int) -> dict[str, np.random.Generator]:
 
 
 class _Features:
-    """Raw column values plus the standardized view the hidden rule reads."""
+    """Raw column values plus the standardized view the hidden rule reads.
+
+    Columns are drawn jointly: free columns first, then each declared constraint rebuilds its
+    column from its bound (a share of it, a gap below it, a cap, or a fixed value under a
+    condition), so every row obeys the domain's facts. Derived quantities are computed from
+    the raw values the table holds, so an agent can recompute them.
+    """
 
     def __init__(self, recipe: Recipe, rng: np.random.Generator, n: int, n_train: int):
         self.values: dict[str, np.ndarray] = {}
         self.standard: dict[str, np.ndarray] = {}
+        self.z: dict[str, np.ndarray] = {}
         shift = np.zeros(n)
         shift[n_train:] = recipe.noise.shift
         numeric = [f for f in recipe.features if f.kind in ("numeric", "integer")]
@@ -38,7 +51,7 @@ class _Features:
             self._numeric(feature, z)
         for feature in [f for f in numeric if f.role == "correlated"]:
             rho = rng.uniform(0.75, 0.95)
-            source = self.standard[feature.correlated_with or ""]
+            source = self.z[feature.correlated_with or ""]
             self._numeric(feature, rho * source + np.sqrt(1 - rho**2) * rng.standard_normal(n))
         for feature in recipe.features:
             if feature.kind == "categorical":
@@ -51,17 +64,102 @@ class _Features:
                 flags = rng.random(n) < rng.uniform(0.25, 0.75)
                 self.values[feature.name] = flags
                 self.standard[feature.name] = flags.astype(float)
+        by_name = {f.name: f for f in recipe.features}
+        constrained = {c.column for c in recipe.constraints}
+        for d in recipe.derived:
+            if d.linked and d.of[0] not in constrained:
+                self._link(d, by_name)
+        for constraint in recipe.constraints:
+            self._constrain(constraint, by_name)
+        for d in recipe.derived:
+            if d.role == "signal":
+                self.standard[d.name] = _robust(_derive(d, self.values))
         for name, column in self.standard.items():
-            self.standard[name] = (column - column.mean()) / max(column.std(), 1e-12)
+            self.standard[name] = _standardize(column)
 
     def _numeric(self, feature: FeatureColumn, z: np.ndarray) -> None:
         low, high = float(feature.low), float(feature.high)  # type: ignore[arg-type]
-        values = (low + high) / 2 + z * (high - low) / _Z95
-        if low >= 0:  # counts, durations and amounts stay physical
-            values = np.maximum(values, 0.0)
-        values = np.round(values, 0 if feature.kind == "integer" else feature.decimals)
-        self.values[feature.name] = values
+        self.z[feature.name] = z
+        self._store(feature, (low + high) / 2 + z * (high - low) / _Z95)
         self.standard[feature.name] = z
+
+    def _store(self, feature: FeatureColumn, values: np.ndarray, down: bool = False) -> None:
+        """Round (down, when the value must stay under a bound) and keep within hard limits."""
+        floor = feature.minimum
+        if floor is None and float(feature.low) >= 0:  # type: ignore[arg-type]
+            floor = 0.0  # counts, durations and amounts stay physical
+        scale = 10.0 ** (0 if feature.kind == "integer" else feature.decimals)
+        values = np.floor(values * scale) / scale if down else np.round(values * scale) / scale
+        low = None if floor is None else np.ceil(floor * scale) / scale  # bounds, rounded inward
+        high = None if feature.maximum is None else np.floor(feature.maximum * scale) / scale
+        self.values[feature.name] = np.clip(values, low, high)
+
+    def _link(self, d: DerivedQuantity, features: dict[str, FeatureColumn]) -> None:
+        """Rebuild the first part from the second and its own draw: a = b x r or a = b + g,
+        with r (or g) centred where the two typical ranges put it."""
+        (a, b), z = d.of, self.z[d.of[0]]
+        fa, fb = features[a], features[b]
+        mid_a, mid_b = ((float(f.low) + float(f.high)) / 2 for f in (fa, fb))  # type: ignore[arg-type]
+        if d.op == "ratio":
+            if float(fb.low) <= 0 or float(fa.low) < 0:  # type: ignore[arg-type]
+                return  # a ratio over a signed or zero-crossing range has no natural centre
+            values = self.values[b] * (mid_a / mid_b) * np.exp(0.35 * z)
+        else:
+            width = float(fa.high) - float(fa.low)  # type: ignore[arg-type]
+            values = self.values[b] + (mid_a - mid_b) + 0.5 * width / _Z95 * z
+        self._store(fa, values)
+        self.standard[a] = self.values[a].astype(float)
+
+    def _constrain(self, c: Constraint, features: dict[str, FeatureColumn]) -> None:
+        feature = features[c.column]
+        if c.kind == "equals_when":
+            when = features[c.when or ""]
+            hit = self.values[when.name] == (
+                (when.categories or []).index(c.when_value)
+                if when.kind == "categorical"
+                else bool(c.when_value)
+            )
+            values = np.where(hit, c.value, self.values[c.column])
+            self.values[c.column] = values
+        else:
+            bound, z = self.values[c.bound or ""], self.z[c.column]
+            low, high = float(feature.low), float(feature.high)  # type: ignore[arg-type]
+            other = features[c.bound or ""]
+            bound_mid = (float(other.low) + float(other.high)) / 2  # type: ignore[arg-type]
+            if c.mode == "share":
+                share = np.clip((low + high) / 2 / bound_mid, 0.05, 0.95)
+                values = bound / (1.0 + np.exp(-(np.log(share / (1 - share)) + z)))
+            elif c.mode == "gap":
+                gap = max(bound_mid - (low + high) / 2, 0.1 * (high - low))
+                values = bound - gap * np.exp(0.4 * z)
+            else:
+                values = np.minimum(self.values[c.column], bound)
+            self._store(feature, np.minimum(values, bound), down=True)
+            self.values[c.column] = np.minimum(self.values[c.column], bound)
+        self.standard[c.column] = self.values[c.column].astype(float)
+
+
+def _standardize(column: np.ndarray) -> np.ndarray:
+    return (column - column.mean()) / max(float(column.std()), 1e-12)
+
+
+def _robust(column: np.ndarray) -> np.ndarray:
+    """Centred on the median, scaled by the MAD and capped at 3: a ratio over a small
+    denominator must not turn the whole column into one outlier and a constant."""
+    median = np.median(column)
+    mad = 1.4826 * np.median(np.abs(column - median))
+    return np.clip((column - median) / (mad if mad > 1e-12 else 1.0), -3.0, 3.0)
+
+
+def _derive(d: DerivedQuantity, values: dict[str, np.ndarray]) -> np.ndarray:
+    a, b = (values[name].astype(float) for name in d.of)
+    if d.op == "difference":
+        return a - b
+    if d.op == "product":
+        return a * b
+    positive = np.abs(b[b != 0])
+    tiny = positive.min() / 2 if positive.size else 1.0
+    return a / np.where(np.abs(b) < tiny, tiny, b)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -97,27 +195,39 @@ class _Outcome:
     def __init__(self, observed: np.ndarray, oracle: np.ndarray):
         self.observed = observed
         self.oracle = oracle  # probability, class-probability matrix, label index or value
+        self.truth = observed  # binary: the label before flips, and its noise-free probability
+        self.clean = oracle
 
 
-def _binary(f: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> _Outcome:
+def _binary(
+    f: np.ndarray, recipe: Recipe, rng: np.random.Generator, feed: _Outcome | None = None
+) -> _Outcome:
+    """`feed`: the previous label of a chain, whose true value shifts this label's odds; the
+    oracle then averages over it, since nobody sees it at test time."""
     logits = recipe.rule.signal_strength * f
     rate = recipe.noise.minority_rate or rng.uniform(0.35, 0.65)
-    p = _sigmoid(logits + _intercept_for_rate(logits, rate))
-    y = (rng.random(len(f)) < p).astype(np.int64)
-    eta = recipe.noise.label_noise
+    base = logits + _intercept_for_rate(logits, rate)
+    p = _sigmoid(base)
+    if feed is not None:
+        lift = rng.uniform(1.5, 3.0) * rng.choice([-1.0, 1.0])
+        p = feed.clean * _sigmoid(base + lift) + (1 - feed.clean) * p
+        base = base + lift * feed.truth
+    y = (rng.random(len(f)) < _sigmoid(base)).astype(np.int64)
+    eta = recipe.flip_rate
     flips = rng.random(len(f)) < eta
-    y = np.where(flips, 1 - y, y)
-    return _Outcome(y, p * (1 - 2 * eta) + eta)
+    outcome = _Outcome(np.where(flips, 1 - y, y), p * (1 - 2 * eta) + eta)
+    outcome.truth, outcome.clean = y, p
+    return outcome
 
 
-def _categorical(x: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
+def _categorical(x: _Signal, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
     k = len(target.classes or [])
-    f = np.column_stack([latent(recipe.rule.family, x, rngs["rule"]) for _ in range(k)])
+    f = np.column_stack([x.latent(recipe, rngs["rule"]) for _ in range(k)])
     priors = _class_priors(k, recipe.noise.minority_rate, rngs["targets"])
     p = _softmax(recipe.rule.signal_strength * f + np.log(priors))
     u = rngs["targets"].random(len(f))[:, None]
     y = (u > np.cumsum(p, axis=1)).sum(axis=1).clip(0, k - 1)
-    eta = recipe.noise.label_noise
+    eta = recipe.flip_rate
     noisy = rngs["noise"].random(len(f)) < eta
     y = np.where(noisy, rngs["noise"].integers(0, k, size=len(f)), y)
     return _Outcome(y, (1 - eta) * p + eta / k)
@@ -140,15 +250,46 @@ def _continuous(f: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _O
     return _Outcome(y, clean)
 
 
-def _outcome(x: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
+def _outcome(x: _Signal, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
     if target.kind == "categorical":
         return _categorical(x, target, recipe, rngs)
-    f = latent(recipe.rule.family, x, rngs["rule"])
+    f = x.latent(recipe, rngs["rule"])
     if target.kind == "binary":
         return _binary(f, recipe, rngs["targets"])
     if target.kind == "ordinal":
         return _ordinal(f, target, recipe, rngs)
     return _continuous(f, target, recipe, rngs)
+
+
+def _multilabel(x: _Signal, recipe: Recipe, rngs) -> list[_Outcome]:
+    """Labels that share a latent (weight `label_coupling`) and, in a chain, feed the next."""
+    w = recipe.rule.label_coupling
+    shared = x.latent(recipe, rngs["rule"]) if w > 0 else 0.0
+    outcomes: list[_Outcome] = []
+    for _ in recipe.targets:
+        own = x.latent(recipe, rngs["rule"])
+        f = _standardize(np.sqrt(1 - w) * own + np.sqrt(w) * shared)
+        feed = outcomes[-1] if recipe.rule.label_chain and outcomes else None
+        outcomes.append(_binary(f, recipe, rngs["targets"], feed))
+    return outcomes
+
+
+class _Signal:
+    """What the hidden rule reads: the standardized signal columns and derived quantities,
+    plus (slope column, category codes, levels) for each varying slope."""
+
+    def __init__(self, recipe: Recipe, features: _Features):
+        names = [f.name for f in recipe.features if f.role == "signal"]
+        names += [d.name for d in recipe.derived if d.role == "signal"]
+        self.x = np.column_stack([features.standard[name] for name in names])
+        categories = {f.name: len(f.categories or []) for f in recipe.features}
+        self.slopes = [
+            (features.standard[a], features.values[b], categories[b])
+            for a, b in recipe.rule.varying_slopes
+        ]
+
+    def latent(self, recipe: Recipe, rng: np.random.Generator) -> np.ndarray:
+        return latent(recipe.rule.family, self.x, rng, self.slopes)
 
 
 def _add_target_outliers(y: np.ndarray, target: TargetColumn, rate: float, n_train: int, rng):
@@ -233,14 +374,15 @@ def synthesize(recipe: Recipe) -> TaskData:
     rngs = _generators(recipe.rng_seed)
     n_train, n = recipe.n_train, recipe.n_train + recipe.n_test
     features = _Features(recipe, rngs["features"], n, n_train)
-    signal = np.column_stack(
-        [features.standard[f.name] for f in recipe.features if f.role == "signal"]
-    )
-    outcomes = [_outcome(signal, t, recipe, rngs) for t in recipe.targets]
-    if recipe.task_type in (TaskType.REGRESSION, TaskType.MULTI_TARGET_REGRESSION):
+    signal = _Signal(recipe, features)
+    if recipe.task_type == TaskType.MULTILABEL:
+        outcomes = _multilabel(signal, recipe, rngs)
+    else:
+        outcomes = [_outcome(signal, t, recipe, rngs) for t in recipe.targets]
+    if recipe.outlier_share > 0:
         for target, outcome in zip(recipe.targets, outcomes, strict=True):
             outcome.observed = _add_target_outliers(
-                outcome.observed, target, recipe.noise.outlier_rate, n_train, rngs["noise"]
+                outcome.observed, target, recipe.outlier_share, n_train, rngs["noise"]
             )
     ids = pl.Series(recipe.id_column, _ids(recipe, n, rngs["ids"]), dtype=pl.String)
     columns = [ids]

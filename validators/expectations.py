@@ -126,6 +126,7 @@ def _batch_definition(table: str) -> BatchDefinition:
 def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[Expectation]]:
     """Expectations per table; `frames` only decides how labels are typed (0/1 vs "0"/"1")."""
     import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column
 
     idc = recipe.id_column
     test_ids = _values(frames["test"], idc)
@@ -160,6 +161,15 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
                     mostly=IN_RANGE_SHARE - recipe.noise.outlier_rate,
                 )
             )
+            if f.minimum is not None or f.maximum is not None:
+                out.append(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=f.name,
+                        min_value=f.minimum,
+                        max_value=f.maximum,
+                        description="within its hard bounds",
+                    )
+                )
         else:
             labels = f.categories if f.kind == "categorical" else ["false", "true"]
             out.append(
@@ -167,6 +177,32 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
                     column=f.name, value_set=_typed(frame, f.name, labels or [])
                 )
             )
+        return out
+
+    def facts(frame: pl.DataFrame) -> list[Expectation]:
+        """Each declared domain constraint, on every row where its columns are present."""
+        out: list[Expectation] = []
+        for c in recipe.constraints:
+            if c.kind == "at_most":
+                out.append(
+                    gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                        column_A=c.bound,
+                        column_B=c.column,
+                        or_equal=True,
+                        ignore_row_if="either_value_is_missing",
+                        description=f"{c.column} <= {c.bound}",
+                    )
+                )
+            else:
+                when = _typed(frame, c.when or "", [_label(c.when_value)])[0]
+                out.append(
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column=c.column,
+                        value_set=[c.value],
+                        row_condition=Column(c.when or "") == when,
+                        description=f"{c.column} == {c.value:g} when {c.when} is {when}",
+                    )
+                )
         return out
 
     def target(frame: pl.DataFrame, t: TargetColumn, train: bool) -> list[Expectation]:
@@ -222,12 +258,14 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
             gxe.ExpectTableColumnsToMatchOrderedList(column_list=[idc, *features, *targets]),
             *ids(recipe.n_train),
             *(e for f in recipe.features for e in feature(train, f)),
+            *facts(train),
             *(e for t in recipe.targets for e in target(train, t, train=True)),
         ],
         "test": [
             gxe.ExpectTableColumnsToMatchOrderedList(column_list=[idc, *features]),
             *ids(recipe.n_test),
             *(e for f in recipe.features for e in feature(test, f)),
+            *facts(test),
         ],
         "answers": [
             gxe.ExpectTableColumnsToMatchOrderedList(column_list=[idc, *targets]),
@@ -281,6 +319,11 @@ def _typed(frame: pl.DataFrame, column: str, labels: list[str]) -> list[Any]:
     return list(labels)
 
 
+def _label(value: bool | str) -> str:
+    """A condition value as `_typed` reads labels: booleans as "true"/"false"."""
+    return str(value).lower() if isinstance(value, bool) else value
+
+
 def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
@@ -288,7 +331,8 @@ def _is_int(text: str) -> bool:
 def _describe(table: str, result: ExpectationValidationResult) -> str:
     """`table.expectation(column): observed ...`, stable across runs."""
     config = result.expectation_config
-    column = config.kwargs.get("column", "")
+    pair = [config.kwargs[k] for k in ("column_A", "column_B") if k in config.kwargs]
+    column = config.kwargs.get("column", ", ".join(pair))
     line = f"{table}.{config.type}({column}): {_observed(result)}"
     mostly = config.kwargs.get("mostly")
     if mostly is not None and mostly < 1:

@@ -119,6 +119,7 @@ def _recipe(design: DesignAnswer, dna: TaskDNA, plan: MutationPlan, rng_seed: in
         "n_train": plan.n_train,
         "n_test": plan.n_test,
         "rng_seed": rng_seed,
+        **({"difficulty": plan.difficulty} if plan.difficulty != "medium" else {}),
     }
     plain = json.loads(json.dumps(fields, default=lambda m: m.model_dump(mode="json")))
     return Recipe.model_validate({**plain, "task_id": task_id_for(plain)})

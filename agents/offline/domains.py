@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sandforge.agents.recipe import IDENTIFIER, FeatureColumn, TargetColumn
+from sandforge.agents.recipe import (
+    IDENTIFIER,
+    Constraint,
+    DerivedQuantity,
+    FeatureColumn,
+    TargetColumn,
+)
 from sandforge.seeds.yaml_files import parse_model, read_text
 from sandforge.validators.metrics import TaskType
 
@@ -52,6 +58,8 @@ class DomainFeature(_Frozen):
     high: float | None = None
     decimals: int = Field(default=2, ge=0, le=6)
     categories: list[Identifier] | None = None
+    minimum: float | None = None  # hard physical bounds (a percentage: 0 and 100 by default)
+    maximum: float | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> DomainFeature:
@@ -60,6 +68,11 @@ class DomainFeature(_Frozen):
                 raise ValueError(f"low: {self.kind} features need low and high")
             if not self.low < self.high:
                 raise ValueError(f"high: must exceed low ({self.low} >= {self.high})")
+            low, high = self.bounds
+            if (low is not None and self.low < low) or (high is not None and self.high > high):
+                raise ValueError(f"low: typical range {self.low}..{self.high} leaves its bounds")
+        elif self.minimum is not None or self.maximum is not None:
+            raise ValueError(f"minimum: {self.kind} features take no bounds")
             if self.kind == "integer" and not (self.low.is_integer() and self.high.is_integer()):
                 raise ValueError("low: integer features need whole-number low and high")
         elif self.low is not None or self.high is not None:
@@ -71,6 +84,16 @@ class DomainFeature(_Frozen):
         elif self.categories is not None:
             raise ValueError(f"categories: {self.kind} features take no categories")
         return self
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """Hard limits: a percentage lies in 0..100 unless the file says otherwise."""
+        if self.unit == "%":
+            return (
+                0.0 if self.minimum is None else self.minimum,
+                100.0 if self.maximum is None else self.maximum,
+            )
+        return self.minimum, self.maximum
 
     def column(
         self,
@@ -90,6 +113,8 @@ class DomainFeature(_Frozen):
             categories=list(self.categories) if self.categories else None,
             correlated_with=correlated_with,
             missing_rate=missing_rate,
+            minimum=self.bounds[0],
+            maximum=self.bounds[1],
         )
 
 
@@ -195,6 +220,8 @@ class Domain(_Frozen):
     context: str = Field(min_length=20, max_length=300)
     features: list[DomainFeature] = Field(min_length=16)
     targets: DomainTargets
+    constraints: list[Constraint] = []  # facts every row obeys (count <= capacity, ...)
+    derived: list[DerivedQuantity] = []  # quantities a hidden rule may read
 
     @model_validator(mode="after")
     def _consistent(self) -> Domain:
@@ -214,6 +241,7 @@ class Domain(_Frozen):
         clashes = sorted(set(feature_names) & set(target_names))
         if clashes:
             raise ValueError(f"targets: names {clashes} are also feature names")
+        self._check_structure()
         reserved = sorted(taken & RESERVED_NAMES)
         if reserved:
             raise ValueError(f"features: {reserved} is reserved for the id column")
@@ -226,6 +254,31 @@ class Domain(_Frozen):
                         "become submission column names"
                     )
         return self
+
+    def _check_structure(self) -> None:
+        """Constraints and derived quantities name features of fitting kinds; a constraint's
+        bound is built before the column it bounds (file order)."""
+        kinds = {f.name: f.kind for f in self.features}
+        numeric = {n for n, k in kinds.items() if k in ("numeric", "integer")}
+        constrained = [c.column for c in self.constraints]
+        _unique(constrained, "constraints")
+        for i, c in enumerate(self.constraints):
+            if c.column not in numeric or (c.bound and c.bound not in numeric):
+                raise ValueError(f"constraints: {c.column} and its bound must be numeric features")
+            if c.when and kinds.get(c.when) not in ("boolean", "categorical"):
+                raise ValueError(f"constraints: when {c.when!r} must be a flag or category")
+            levels = self.feature(c.when).categories if c.when else None
+            if levels is not None and c.when_value not in levels:
+                raise ValueError(f"constraints: {c.when_value!r} is not a {c.when} level")
+            if c.bound in constrained[i:]:
+                raise ValueError(f"constraints: {c.bound} must be constrained before {c.column}")
+        derived_names = [d.name for d in self.derived]
+        _unique(derived_names, "derived")
+        for d in self.derived:
+            if not set(d.of) <= numeric:
+                raise ValueError(f"derived: {d.name} must combine numeric features")
+            if d.name in kinds:
+                raise ValueError(f"derived: {d.name} is also a feature name")
 
     def feature(self, name: str) -> DomainFeature:
         for f in self.features:

@@ -27,16 +27,47 @@ def _kind(feature) -> str:
     return {"numeric": "number", "integer": "integer", "boolean": "true/false"}[feature.kind]
 
 
+def _percent(rate: float) -> str:
+    return f"{round(100 * rate, 1):g}%"
+
+
 def notes(recipe: Recipe, plural: str) -> list[str]:
-    """What an agent should know about the data's quirks, without saying how they arose."""
+    """Exactly the data's defects that synthesis applied (each note only when it applied,
+    with its size), without saying how the clean data arose."""
     found = []
     if any(f.missing_rate > 0 for f in recipe.features):
         found.append("Some values are missing (empty cells).")
-    if recipe.noise.outlier_rate > 0:
-        found.append("A few training targets were recorded wrongly.")
-    if recipe.noise.shift > 0:
+    if recipe.outlier_share > 0:
+        found.append(
+            f"About {_percent(recipe.outlier_share)} of the training targets were recorded "
+            "wrongly, far from their true values; the test answers are recorded correctly."
+        )
+    if recipe.flip_rate > 0:
+        wrong = "flipped" if recipe.targets[0].kind == "binary" else "replaced by a random label"
+        found.append(
+            f"About {_percent(recipe.flip_rate)} of the labels, in training and test data "
+            f"alike, were {wrong} by recording errors."
+        )
+    if recipe.noise.shift > 0 and recipe.noise.shift_feature:
         found.append(f"The test {plural} were collected later than the training ones.")
     return found
+
+
+def related(recipe: Recipe) -> list[str]:
+    """Facts the data obeys and quantities practitioners compute from its columns: every one
+    the domain declares over columns this task has, read by the target or not."""
+    lines = []
+    for c in recipe.constraints:
+        if c.kind == "at_most":
+            lines.append(f"`{c.column}` never exceeds `{c.bound}`.")
+        else:
+            when = str(c.when_value).lower() if isinstance(c.when_value, bool) else c.when_value
+            lines.append(f"`{c.column}` is {c.value:g} whenever `{c.when}` is {when}.")
+    symbol = {"ratio": "/", "difference": "-", "product": "x"}
+    for d in recipe.derived:
+        a, b = d.of
+        lines.append(f"{d.name.replace('_', ' ')} = `{a}` {symbol[d.op]} `{b}`: {d.description}")
+    return lines
 
 
 class OfflineWriter:
@@ -78,6 +109,8 @@ class OfflineWriter:
             f" and one row per `{recipe.id_column}` of `test.csv`, holding "
             f"{SUBMISSION_TEXT[recipe.submission_kind]}.",
         ]
+        if facts := related(recipe):
+            lines += ["", "## Related quantities", "", *(f"- {x}" for x in facts)]
         if found := notes(recipe, plural):
             lines += ["", "## Notes", "", *(f"- {n}" for n in found)]
         return "\n".join(lines) + "\n"

@@ -89,6 +89,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 budget_usd=args.budget,
                 max_attempts_per_seed=args.max_attempts,
                 strict=args.strict,
+                difficulty=args.difficulty,
             )
     if args.json:
         print_json(summary)
@@ -201,6 +202,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     generate.add_argument(
         "--strict", action="store_true", help="refuse MLE-bench-lite seeds instead of warning"
+    )
+    generate.add_argument(
+        "--difficulty",
+        choices=("easy", "medium", "hard"),
+        default="medium",
+        help="moves signal strength, noise and quirk count (default medium)",
     )
     generate.add_argument("--json", action="store_true", help="print the batch summary as JSON")
     generate.set_defaults(handler=cmd_generate)

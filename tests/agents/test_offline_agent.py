@@ -220,8 +220,10 @@ def test_recipes_follow_their_plans(runs) -> None:
     for (card_id, seed), (plan, recipe, _) in runs.items():
         domain = domains[plan.domain]
         roles = Counter(f.role for f in recipe.features)
-        assert roles["signal"] == plan.n_signal, (card_id, seed)
-        assert roles["distractor"] == plan.n_distractors
+        # a derived quantity the rule reads takes a signal slot; its parts stay in the table
+        derived = sum(d.role == "signal" for d in recipe.derived)
+        assert roles["signal"] + derived == plan.n_signal, (card_id, seed)
+        assert roles["distractor"] == plan.n_distractors + derived
         assert roles["correlated"] == plan.n_correlated
         assert recipe.seed_id == card_id
         assert recipe.rng_seed == seed
@@ -245,7 +247,8 @@ def test_recipes_follow_their_plans(runs) -> None:
                 library.high,
             )
             if f.role == "correlated":
-                assert f.correlated_with in signal
+                parts = {n for d in recipe.derived if d.role == "signal" for n in d.of}
+                assert f.correlated_with in signal | parts
                 assert domain.feature(f.correlated_with).kind in ("numeric", "integer")
         assert safe_task_id(recipe.task_id) == recipe.task_id
         assert recipe.task_id.startswith(plan.domain.replace("_", "-"))
@@ -258,7 +261,8 @@ def test_shift_goes_to_a_numeric_signal_feature() -> None:
     shifted = plan.model_copy(update={"noise": plan.noise.model_copy(update={"shift": 0.5})})
     recipe = PROVIDER.designer.design(dna, shifted, 4)
     feature = next(f for f in recipe.features if f.name == recipe.noise.shift_feature)
-    assert feature.role == "signal"
+    parts = {n for d in recipe.derived if d.role == "signal" for n in d.of}
+    assert feature.role == "signal" or feature.name in parts  # the rule reads it""')
     assert feature.kind in ("numeric", "integer")
     assert recipe.task_id != PROVIDER.designer.design(dna, plan, 4).task_id
 
@@ -280,7 +284,9 @@ def test_descriptions_state_the_public_facts(runs) -> None:
         assert ("Lower is better" if lower else "Higher is better") in description
         missing = "Some values are missing (empty cells)."
         assert (missing in description) == any(f.missing_rate > 0 for f in recipe.features)
-        assert ("recorded wrongly" in description) == (recipe.noise.outlier_rate > 0)
+        # each defect is noted exactly when synthesis applied it
+        assert ("recorded wrongly" in description) == (recipe.outlier_share > 0)
+        assert ("by recording errors" in description) == (recipe.flip_rate > 0)
 
 
 def test_descriptions_never_reveal_the_rule_or_noise(runs) -> None:
@@ -387,3 +393,19 @@ def test_reviewer_rejects_a_description_missing_a_submission_column(runs) -> Non
     verdict = PROVIDER.reviewer.review(recipe, description.replace(f"`{column}`", column))
     assert not verdict.accepted
     assert column in verdict.reason
+
+
+def test_descriptions_state_the_domain_facts_and_related_quantities(runs) -> None:
+    """Every constraint and declared derived quantity of the task is stated, whether the
+    rule reads it or not, so the statement gives no role away."""
+    stated = 0
+    for _, recipe, description in runs.values():
+        for c in recipe.constraints:
+            if c.kind == "at_most":
+                assert f"`{c.column}` never exceeds `{c.bound}`." in description
+            else:
+                assert f"`{c.column}` is {c.value:g} whenever `{c.when}` is" in description
+        for d in recipe.derived:
+            assert f"`{d.of[0]}`" in description and d.description in description
+            stated += 1
+    assert stated > 0

@@ -62,6 +62,9 @@ def test_every_publish_lands_in_the_catalog(store: Store) -> None:
     assert (gamma["oracle_score"], gamma["n_test"], gamma["n_files"]) == (1.0, 30, 6)
     assert gamma["total_bytes"] == gamma["public_bytes"] + gamma["private_bytes"]
     assert gamma["created_at"].isoformat() == manifest["created_at"]
+    assert gamma["difficulty"] == "medium"  # a manifest from before the knob was medium
+    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+    assert catalog_row({**unsigned, "difficulty": "hard"})["difficulty"] == "hard"
 
     rmse = query(store, "metric = 'rmse' AND is_latest")
     assert [(r["task_id"], r["version"]) for r in rmse] == [("alpha", 2), ("beta", 1)]

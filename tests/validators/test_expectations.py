@@ -12,7 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 import pytest
-from sandforge.agents.recipe import FeatureColumn, NoiseSpec, Recipe, RuleSpec, TargetColumn
+from sandforge.agents.recipe import (
+    Constraint,
+    FeatureColumn,
+    NoiseSpec,
+    Recipe,
+    RuleSpec,
+    TargetColumn,
+)
 from sandforge.synthesis.data import TaskData
 from sandforge.validators.expectations import ExpectationReport, validate_task_data
 from sandforge.validators.metrics import SubmissionKind, TaskType
@@ -333,3 +340,70 @@ def test_concurrent_calls_agree() -> None:
         reports = list(pool.map(lambda args: validate_task_data(*args), inputs))
     assert all(isinstance(r, ExpectationReport) and r.success for r in reports)
     assert reports[0] == reports[2] and reports[1] == reports[3]
+
+
+# --- declared domain constraints and hard bounds ----------------------------------------
+
+CONSTRAINED = [
+    *FEATURES,
+    FeatureColumn(
+        name="guests", kind="integer", description="guests", role="distractor", low=0, high=5
+    ),
+    FeatureColumn(
+        name="fee",
+        kind="numeric",
+        description="fee",
+        role="distractor",
+        low=0,
+        high=40,
+        minimum=0,
+        maximum=50,
+    ),
+]
+FACTS = [
+    Constraint(kind="at_most", column="guests", bound="rooms", mode="share"),
+    Constraint(kind="equals_when", column="fee", when="owner", when_value=True, value=0),
+]
+
+
+def _constrained_data(recipe: Recipe) -> TaskData:
+    """Hand-made data obeying the facts: guests never exceed rooms, owners pay no fee."""
+    data = make_data(recipe)
+
+    def obey(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.min_horizontal("guests", "rooms").alias("guests"),
+            pl.when(pl.col("owner")).then(0.0).otherwise(pl.col("fee")).alias("fee"),
+        )
+
+    return replace(data, train=obey(data.train), test=obey(data.test))
+
+
+def test_domain_constraints_pass_when_obeyed_and_name_each_violation() -> None:
+    recipe = make_recipe(features=CONSTRAINED).model_copy(update={"constraints": FACTS})
+    Recipe.model_validate(recipe.model_dump())  # the copy is a valid recipe
+    data = _constrained_data(recipe)
+    assert validate_task_data(recipe, data).success
+
+    broken = data.train.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(pl.col("rooms") + 1)
+        .otherwise("guests")
+        .alias("guests"),
+        pl.when(pl.col("owner") & (pl.int_range(pl.len()) < 30))
+        .then(5.0)
+        .otherwise("fee")
+        .alias("fee"),
+    )
+    above = data.test.with_columns(pl.lit(60.0).alias("fee"))
+    report = validate_task_data(recipe, replace(data, train=broken, test=above))
+    assert report.failed == [
+        "train.expect_column_pair_values_a_to_be_greater_than_b(rooms, guests): observed 3 of "
+        "120 rows unexpected (2.5%), e.g. [[3, 4], [3, 4], [6, 7]] [guests <= rooms]",
+        "train.expect_column_values_to_be_in_set(fee): observed 9 of 54 rows unexpected "
+        "(16.7%), e.g. [5, 5, 5, 5, 5] [fee == 0 when owner is True]",
+        "test.expect_column_values_to_be_between(fee): observed 80 of 80 rows unexpected "
+        "(100.0%), e.g. [60, 60, 60, 60, 60] [within its hard bounds]",
+        "test.expect_column_values_to_be_in_set(fee): observed 36 of 36 rows unexpected "
+        "(100.0%), e.g. [60, 60, 60, 60, 60] [fee == 0 when owner is True]",
+    ]
