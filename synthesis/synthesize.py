@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 from sandforge.agents.recipe import FeatureColumn, Recipe, TargetColumn
 from sandforge.synthesis.data import TaskData
+from sandforge.synthesis.quirks import QuirkTable, match_shares
 from sandforge.synthesis.rules import latent
 from sandforge.validators.metrics import SubmissionKind, TaskType
 
@@ -114,7 +115,10 @@ def _categorical(x: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _
     k = len(target.classes or [])
     f = np.column_stack([latent(recipe.rule.family, x, rngs["rule"]) for _ in range(k)])
     priors = _class_priors(k, recipe.noise.minority_rate, rngs["targets"])
-    p = _softmax(recipe.rule.signal_strength * f + np.log(priors))
+    logits = recipe.rule.signal_strength * f + np.log(priors)
+    if recipe.noise.minority_rate is not None:  # the rare class stays rare
+        logits = match_shares(logits, priors)
+    p = _softmax(logits)
     u = rngs["targets"].random(len(f))[:, None]
     y = (u > np.cumsum(p, axis=1)).sum(axis=1).clip(0, k - 1)
     eta = recipe.noise.label_noise
@@ -236,6 +240,8 @@ def synthesize(recipe: Recipe) -> TaskData:
     signal = np.column_stack(
         [features.standard[f.name] for f in recipe.features if f.role == "signal"]
     )
+    quirks = QuirkTable(recipe, n, n_train)
+    signal = quirks.extend_signal(signal)
     outcomes = [_outcome(signal, t, recipe, rngs) for t in recipe.targets]
     if recipe.task_type in (TaskType.REGRESSION, TaskType.MULTI_TARGET_REGRESSION):
         for target, outcome in zip(recipe.targets, outcomes, strict=True):
@@ -247,6 +253,7 @@ def synthesize(recipe: Recipe) -> TaskData:
     for feature in recipe.features:
         missing = rngs["noise"].random(n) < feature.missing_rate
         columns.append(_feature_series(feature, features.values[feature.name], missing))
+    columns += quirks.columns([o.observed for o in outcomes])
     table = pl.DataFrame(columns)
     targets = pl.DataFrame(
         [
