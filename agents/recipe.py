@@ -113,12 +113,13 @@ class QuirkColumn(_Frozen):
 
 
 class QuirkSpec(_Frozen):
-    """A seed's craft kept in the task (synthesis/quirks.py renders it). `strength` scales the
-    derived signal the hidden rule reads; `rate` is class_imbalance's rarest-class prior."""
+    """A seed's craft kept in the task (synthesis/quirks.py renders it). `strength` weighs its
+    derived quantity against the rule's latent (1: as much as all features together);
+    `rate` is class_imbalance's rarest-class prior."""
 
     quirk: QuirkKind
     columns: list[QuirkColumn] = []
-    strength: float = Field(default=2.0, gt=0.0, le=3.0)
+    strength: float = Field(default=1.0, gt=0.0, le=3.0)
     rate: float | None = Field(default=None, gt=0.0, lt=0.5)
 
 

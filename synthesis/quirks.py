@@ -2,10 +2,10 @@
 
 A mechanism renders columns a seed competition was known for (timestamps, coordinates,
 compound codes, a leaky follow-up column, heavy-tailed amounts) and, where the craft is a
-derived feature, the standardized derived quantity the hidden rule reads: the hour of a
-timestamp, the distance between two points, the parts of a code, the log of an amount. A
-solver that works on the raw column misses most of that signal; one that does the craft gets
-it, which the ladder's craft checks measure (validators/craft_checks.py).
+derived feature, the standardized derived quantity the target moves with (`QuirkTable.mix`):
+the hour of a timestamp, the distance between two points, the parts of a code, the log of an
+amount. A solver that works on the raw column misses most of that signal; one that does the
+craft gets it, which the ladder's craft checks measure (validators/craft_checks.py).
 
 Each quirk draws from its own generator (rng seed, 13, quirk index), so a recipe without
 quirks synthesizes exactly as before and adding a quirk never shifts the other draws.
@@ -134,22 +134,30 @@ class QuirkTable:
         self._rngs = [
             np.random.default_rng([recipe.rng_seed, 13, i]) for i in range(len(recipe.quirks))
         ]
+        self._mixing = np.random.default_rng([recipe.rng_seed, 13, len(recipe.quirks)])
         self._rendered = [
             MECHANISMS[spec.quirk](spec, rng, n)
             for spec, rng in zip(recipe.quirks, self._rngs, strict=True)
         ]
 
-    def extend_signal(self, signal: np.ndarray) -> np.ndarray:
-        """The rule's signal matrix with each derived quantity (scaled by its strength)
-        inserted after the first column, so even the two-column `sparse` rule reads one."""
+    def mix(self, latent: np.ndarray) -> np.ndarray:
+        """The rule's standardized latent plus each derived quantity, weighted by its
+        strength with a sign drawn per call (each class of a categorical target gets its
+        own), standardized again. Added, not fed to the rule family, so every family's
+        target moves with the quantity the same simple way: a craft that recovers the
+        quantity pays whatever the rule."""
         derived = [
-            spec.strength * r.signal
+            (spec.strength, r.signal)
             for spec, r in zip(self._recipe.quirks, self._rendered, strict=True)
             if r.signal is not None
         ]
         if not derived:
-            return signal
-        return np.column_stack([signal[:, :1], *derived, signal[:, 1:]])
+            return latent
+        total = latent.copy()
+        for strength, signal in derived:
+            weight = strength * self._mixing.uniform(0.8, 1.2) * self._mixing.choice([-1.0, 1.0])
+            total = total + weight * signal
+        return _standard(total)
 
     def columns(self, observed: list[np.ndarray]) -> list[pl.Series]:
         """The rendered columns in `Recipe.quirk_columns` order; `observed` holds each

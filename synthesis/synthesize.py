@@ -111,9 +111,9 @@ def _binary(f: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> _Outcome
     return _Outcome(y, p * (1 - 2 * eta) + eta)
 
 
-def _categorical(x: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
+def _categorical(x: np.ndarray, target: TargetColumn, recipe: Recipe, rngs, quirks) -> _Outcome:
     k = len(target.classes or [])
-    f = np.column_stack([latent(recipe.rule.family, x, rngs["rule"]) for _ in range(k)])
+    f = np.column_stack([quirks.mix(latent(recipe.rule.family, x, rngs["rule"])) for _ in range(k)])
     priors = _class_priors(k, recipe.noise.minority_rate, rngs["targets"])
     logits = recipe.rule.signal_strength * f + np.log(priors)
     if recipe.noise.minority_rate is not None:  # the rare class stays rare
@@ -144,10 +144,12 @@ def _continuous(f: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _O
     return _Outcome(y, clean)
 
 
-def _outcome(x: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
+def _outcome(
+    x: np.ndarray, target: TargetColumn, recipe: Recipe, rngs, quirks: QuirkTable
+) -> _Outcome:
     if target.kind == "categorical":
-        return _categorical(x, target, recipe, rngs)
-    f = latent(recipe.rule.family, x, rngs["rule"])
+        return _categorical(x, target, recipe, rngs, quirks)
+    f = quirks.mix(latent(recipe.rule.family, x, rngs["rule"]))
     if target.kind == "binary":
         return _binary(f, recipe, rngs["targets"])
     if target.kind == "ordinal":
@@ -241,8 +243,7 @@ def synthesize(recipe: Recipe) -> TaskData:
         [features.standard[f.name] for f in recipe.features if f.role == "signal"]
     )
     quirks = QuirkTable(recipe, n, n_train)
-    signal = quirks.extend_signal(signal)
-    outcomes = [_outcome(signal, t, recipe, rngs) for t in recipe.targets]
+    outcomes = [_outcome(signal, t, recipe, rngs, quirks) for t in recipe.targets]
     if recipe.task_type in (TaskType.REGRESSION, TaskType.MULTI_TARGET_REGRESSION):
         for target, outcome in zip(recipe.targets, outcomes, strict=True):
             outcome.observed = _add_target_outliers(

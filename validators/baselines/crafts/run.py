@@ -1,9 +1,12 @@
 """Craft checks: for each quirk of the task, the same solver without and with its craft.
 
 Run as `python run.py` in a folder holding train.csv, test.csv, task.json and quirks.json.
-For quirk number i it writes `craft_<i>_without.csv` and `craft_<i>_with.csv`; `crafts.json`
-records each one's seconds or error. The factory scores both on the test answers; the
-difference is the craft's measured gain. One process, so scikit-learn is imported once.
+"With" applies every quirk's craft, as a careful agent would; quirk i's "without" undoes
+only its own craft. So the gain is what leaving that one craft out costs, measured on a
+solver that does the rest right (one missing craft cannot hide behind another). For quirk i
+it writes `craft_<i>_without.csv` and `craft_<i>_with.csv`; `crafts.json` records each one's
+seconds or error. The factory scores both on the test answers. One process, so scikit-learn
+is imported once.
 """
 
 import json
@@ -111,26 +114,44 @@ def _kinds(features: dict[str, str]) -> dict[str, str]:
     return {n: "categorical" if k == "categorical" else "numeric" for n, k in features.items()}
 
 
-def check(task: Task, index: int, quirk: dict) -> None:
-    train, test, ids = load_frames(task)
+def _compose(base: dict, changed: list[dict]) -> dict:
+    """`base` with every change made: each is a feature set derived from `base` (columns
+    dropped from it, columns added to it)."""
+    dropped = {n for c in changed for n in base if n not in c}
+    added = {n: k for c in changed for n, k in c.items() if n not in base}
+    return {n: k for n, k in base.items() if n not in dropped} | added
+
+
+def check(task: Task, index: int, variants: list[tuple[dict, dict]], train, test, ids) -> None:
+    """Every craft but quirk `index`'s, then with it too."""
     base = _kinds(task.features)
-    if quirk["quirk"] == "class_imbalance":  # balanced class weights, same features
-        solve(task, train, test, ids, base, f"craft_{index}_without.csv")
-        solve(task, train, test, ids, base, f"craft_{index}_with.csv", class_weight="balanced")
-        return
-    without, crafted = CRAFTS[quirk["quirk"]](task, quirk, train, test, base)
-    solver = "linear" if quirk["quirk"] == "heavy_tails" else "trees"
-    solve(task, train, test, ids, without, f"craft_{index}_without.csv", solver=solver)
-    solve(task, train, test, ids, crafted, f"craft_{index}_with.csv", solver=solver)
+    everything = _compose(base, [crafted for _, crafted in variants])
+    others = [crafted for j, (_, crafted) in enumerate(variants) if j != index]
+    undone = _compose(base, [*others, variants[index][0]])
+    quirk = task.quirks[index]["quirk"]
+    weights = [q["quirk"] == "class_imbalance" for q in task.quirks]
+    options = {"solver": "linear" if quirk == "heavy_tails" else "trees"}
+    balanced = {"class_weight": "balanced"} if any(weights) else {}
+    unweighted = {} if quirk == "class_imbalance" else balanced
+    solve(task, train, test, ids, undone, f"craft_{index}_without.csv", **options, **unweighted)
+    solve(task, train, test, ids, everything, f"craft_{index}_with.csv", **options, **balanced)
 
 
 def main() -> int:
     task = load_task()
+    train, test, ids = load_frames(task)
+    base = _kinds(task.features)
+    variants = [  # (without, with) feature sets per quirk; crafts add their columns to frames
+        (base, base)
+        if q["quirk"] == "class_imbalance"
+        else CRAFTS[q["quirk"]](task, q, train, test, base)
+        for q in task.quirks
+    ]
     report = {}
-    for index, quirk in enumerate(task.quirks):
+    for index in range(len(task.quirks)):
         start = time.perf_counter()
         try:
-            check(task, index, quirk)
+            check(task, index, variants, train, test, ids)
             report[str(index)] = {"seconds": time.perf_counter() - start}
         except Exception:
             report[str(index)] = {"error": traceback.format_exc(limit=5)}
