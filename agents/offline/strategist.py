@@ -92,8 +92,14 @@ class OfflineStrategist:
             m.name for m in metrics_for(dna.task_type) if nonnegative or "rmsle" not in m.name
         ]
         if dna.metric in options and rng.random() < 0.5:
-            return dna.metric
-        return options[int(rng.integers(0, len(options)))]
+            metric = dna.metric
+        else:
+            metric = options[int(rng.integers(0, len(options)))]
+        # Why not the seed's: with a 1-4% class, accuracy all but ignores it (predicting the
+        # others is near optimal), so the imbalance would teach nothing; macro F1 weighs it.
+        if metric == "accuracy" and Quirk.CLASS_IMBALANCE in dna.quirks and "macro_f1" in options:
+            return "macro_f1"
+        return metric
 
     @staticmethod
     def _imbalanced(dna: TaskDNA, quirks: set[Quirk]) -> bool:
