@@ -160,6 +160,36 @@ class NoiseSpec(_Frozen):
     shift_feature: str | None = None
 
 
+QuirkKind = Literal[
+    "time_column",
+    "geo_features",
+    "high_cardinality",
+    "leakage_trap",
+    "class_imbalance",
+    "heavy_tails",
+]
+
+
+class QuirkColumn(_Frozen):
+    """A column a quirk mechanism renders (after the features), as the description shows it."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    kind: Literal["datetime", "latitude", "longitude", "code", "numeric"]
+    description: str
+    unit: str = ""
+
+
+class QuirkSpec(_Frozen):
+    """A seed's craft kept in the task (synthesis/quirks.py renders it). `strength` weighs its
+    derived quantity against the rule's latent (1: as much as all features together);
+    `rate` is class_imbalance's rarest-class prior."""
+
+    quirk: QuirkKind
+    columns: list[QuirkColumn] = []
+    strength: float = Field(default=1.0, gt=0.0, le=3.0)
+    rate: float | None = Field(default=None, gt=0.0, lt=0.5)
+
+
 class Recipe(_Frozen):
     schema_version: Literal[1] = 1
     task_id: str = Field(pattern=SLUG_PATTERN, max_length=80)
@@ -181,6 +211,7 @@ class Recipe(_Frozen):
     constraints: list[Constraint] = []  # domain facts the data obeys, checked by GX
     derived: list[DerivedQuantity] = []  # declared over this table's columns; some read
     difficulty: Difficulty = "medium"
+    quirks: list[QuirkSpec] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
@@ -188,6 +219,7 @@ class Recipe(_Frozen):
         if self.task_type not in GENERATABLE_TASK_TYPES or self.task_type not in info.task_types:
             raise ValueError(f"metric {self.metric!r} does not fit {self.task_type.value!r}")
         names = [self.id_column, *(f.name for f in self.features), *(t.name for t in self.targets)]
+        names += [c.name for c in self.quirk_columns()]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate column names in {names}")
         features = {f.name: f for f in self.features}
@@ -262,6 +294,24 @@ class Recipe(_Frozen):
         """Share of training targets synthesis corrupts (regression only; test stays clean)."""
         regression = (TaskType.REGRESSION, TaskType.MULTI_TARGET_REGRESSION)
         return self.noise.outlier_rate if self.task_type in regression else 0.0
+
+    def quirk_columns(self) -> list[QuirkColumn]:
+        """Columns the quirks add to train and test, in table order (after the features)."""
+        return [c for q in self.quirks for c in q.columns]
+
+    def quirk_feature_kinds(self) -> dict[str, str]:
+        """Quirk columns as a default pipeline reads them (task.json's feature kinds):
+        coordinates and amounts as numbers, codes as categories. Timestamps (text) and the
+        leakage trap's column are left to the craft checks, so the ladder stays honest."""
+        kinds = {"latitude": "numeric", "longitude": "numeric", "numeric": "numeric"}
+        kinds |= {"code": "categorical"}
+        return {
+            c.name: kinds[c.kind]
+            for q in self.quirks
+            if q.quirk != "leakage_trap"
+            for c in q.columns
+            if c.kind in kinds
+        }
 
     @property
     def distinct_key(self) -> tuple[str, str, str]:

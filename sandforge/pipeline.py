@@ -56,6 +56,7 @@ class Candidate:
     baseline_seconds: dict[str, float] = field(default_factory=dict)
     sandbox: str | None = None  # the sandbox backend that ran the ladder
     thresholds: Thresholds | None = None
+    crafts: list[dict[str, Any]] = field(default_factory=list)  # one craft check per quirk
     files: dict[str, bytes] = field(default_factory=dict)  # bundle path -> content
     bundle_path: str | None = None
     manifest: dict[str, Any] | None = None

@@ -16,6 +16,7 @@ from sandforge.agents.stages import Describe, Design, ExtractDna, Mutate, Review
 from sandforge.pipeline import Candidate, Rejection, Stage
 from sandforge.storage.stages import Package, Publish
 from sandforge.synthesis.stage import Synthesize
+from sandforge.validators.craft_checks import CheckCrafts
 from sandforge.validators.stages import (
     CheckExpectations,
     RunBaselines,
@@ -32,6 +33,7 @@ BUILDING: tuple[Stage, ...] = (
     CheckExpectations(),
     RunBaselines(),
     SetThresholds(),
+    CheckCrafts(),
     Package(),
     VerifyEvaluator(),
 )

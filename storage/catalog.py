@@ -86,6 +86,7 @@ SCHEMA = pa.schema(
         ("created_at", pa.timestamp("s", tz="UTC")),
         ("content_hash", pa.string()),
         ("signer_key_id", pa.string()),  # whose valid signature the manifest carries; NULL: none
+        ("crafts", pa.list_(pa.string())),  # crafts whose measured gain is >= one tier step
     ]
 )
 # One row per (task_id, version); is_latest marks each task's newest version.
@@ -149,6 +150,7 @@ def catalog_row(manifest: dict[str, Any]) -> dict[str, Any]:
         "created_at": dt.datetime.fromisoformat(manifest["created_at"]),
         "content_hash": manifest["content_hash"],
         "signer_key_id": signer_of(manifest),
+        "crafts": sorted({c["craft"] for c in manifest.get("crafts") or [] if c.get("carried")}),
     }
 
 

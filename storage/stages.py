@@ -68,5 +68,6 @@ def manifest_for(candidate: Candidate, llm: dict | None = None) -> dict:
         distinct_key=list(recipe.distinct_key),
         recipe=recipe.model_dump(mode="json"),
         difficulty=recipe.difficulty,
+        **({"crafts": candidate.crafts} if recipe.quirks else {}),
         **({"llm": record} if record else {}),  # offline manifests stay as they were
     )

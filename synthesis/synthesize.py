@@ -16,6 +16,7 @@ from sandforge.agents.recipe import (
     TargetColumn,
 )
 from sandforge.synthesis.data import TaskData
+from sandforge.synthesis.quirks import QuirkTable, match_shares
 from sandforge.synthesis.rules import latent
 from sandforge.validators.metrics import SubmissionKind, TaskType
 
@@ -220,11 +221,14 @@ def _binary(
     return outcome
 
 
-def _categorical(x: _Signal, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
+def _categorical(x: _Signal, target: TargetColumn, recipe: Recipe, rngs, quirks) -> _Outcome:
     k = len(target.classes or [])
-    f = np.column_stack([x.latent(recipe, rngs["rule"]) for _ in range(k)])
+    f = np.column_stack([quirks.mix(x.latent(recipe, rngs["rule"])) for _ in range(k)])
     priors = _class_priors(k, recipe.noise.minority_rate, rngs["targets"])
-    p = _softmax(recipe.rule.signal_strength * f + np.log(priors))
+    logits = recipe.rule.signal_strength * f + np.log(priors)
+    if recipe.noise.minority_rate is not None:  # the rare class stays rare
+        logits = match_shares(logits, priors)
+    p = _softmax(logits)
     u = rngs["targets"].random(len(f))[:, None]
     y = (u > np.cumsum(p, axis=1)).sum(axis=1).clip(0, k - 1)
     eta = recipe.flip_rate
@@ -250,10 +254,12 @@ def _continuous(f: np.ndarray, target: TargetColumn, recipe: Recipe, rngs) -> _O
     return _Outcome(y, clean)
 
 
-def _outcome(x: _Signal, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome:
+def _outcome(
+    x: _Signal, target: TargetColumn, recipe: Recipe, rngs, quirks: QuirkTable
+) -> _Outcome:
     if target.kind == "categorical":
-        return _categorical(x, target, recipe, rngs)
-    f = x.latent(recipe, rngs["rule"])
+        return _categorical(x, target, recipe, rngs, quirks)
+    f = quirks.mix(x.latent(recipe, rngs["rule"]))
     if target.kind == "binary":
         return _binary(f, recipe, rngs["targets"])
     if target.kind == "ordinal":
@@ -261,14 +267,14 @@ def _outcome(x: _Signal, target: TargetColumn, recipe: Recipe, rngs) -> _Outcome
     return _continuous(f, target, recipe, rngs)
 
 
-def _multilabel(x: _Signal, recipe: Recipe, rngs) -> list[_Outcome]:
+def _multilabel(x: _Signal, recipe: Recipe, rngs, quirks: QuirkTable) -> list[_Outcome]:
     """Labels that share a latent (weight `label_coupling`) and, in a chain, feed the next."""
     w = recipe.rule.label_coupling
     shared = x.latent(recipe, rngs["rule"]) if w > 0 else 0.0
     outcomes: list[_Outcome] = []
     for _ in recipe.targets:
         own = x.latent(recipe, rngs["rule"])
-        f = _standardize(np.sqrt(1 - w) * own + np.sqrt(w) * shared)
+        f = quirks.mix(_standardize(np.sqrt(1 - w) * own + np.sqrt(w) * shared))
         feed = outcomes[-1] if recipe.rule.label_chain and outcomes else None
         outcomes.append(_binary(f, recipe, rngs["targets"], feed))
     return outcomes
@@ -375,10 +381,11 @@ def synthesize(recipe: Recipe) -> TaskData:
     n_train, n = recipe.n_train, recipe.n_train + recipe.n_test
     features = _Features(recipe, rngs["features"], n, n_train)
     signal = _Signal(recipe, features)
+    quirks = QuirkTable(recipe, n, n_train)
     if recipe.task_type == TaskType.MULTILABEL:
-        outcomes = _multilabel(signal, recipe, rngs)
+        outcomes = _multilabel(signal, recipe, rngs, quirks)
     else:
-        outcomes = [_outcome(signal, t, recipe, rngs) for t in recipe.targets]
+        outcomes = [_outcome(signal, t, recipe, rngs, quirks) for t in recipe.targets]
     if recipe.outlier_share > 0:
         for target, outcome in zip(recipe.targets, outcomes, strict=True):
             outcome.observed = _add_target_outliers(
@@ -389,6 +396,7 @@ def synthesize(recipe: Recipe) -> TaskData:
     for feature in recipe.features:
         missing = rngs["noise"].random(n) < feature.missing_rate
         columns.append(_feature_series(feature, features.values[feature.name], missing))
+    columns += quirks.columns([o.observed for o in outcomes])
     table = pl.DataFrame(columns)
     targets = pl.DataFrame(
         [

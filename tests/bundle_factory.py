@@ -16,8 +16,15 @@ REGRESSION = {"median": 2.0, "bronze": 1.5, "silver": 1.0, "gold": 0.5}
 BINARY = {"median": 0.6, "bronze": 0.7, "silver": 0.8, "gold": 0.9}
 
 
-def make_task(task_id: str = "toy-rmse", *, binary: bool = False, salt: int = 0) -> Bundle:
-    """A regression (rmse) or binary (accuracy) task of 30 test rows; `salt` changes content."""
+def make_task(
+    task_id: str = "toy-rmse",
+    *,
+    binary: bool = False,
+    salt: int = 0,
+    crafts: list[dict[str, Any]] | None = None,
+) -> Bundle:
+    """A regression (rmse) or binary (accuracy) task of 30 test rows; `salt` changes content;
+    `crafts` is the manifest's craft-check record."""
     rng = random.Random(f"{task_id}-{salt}")
     config: dict[str, Any] = {
         "metric": "accuracy" if binary else "rmse",
@@ -62,6 +69,7 @@ def make_task(task_id: str = "toy-rmse", *, binary: bool = False, salt: int = 0)
         thresholds=config["thresholds"],
         baseline_scores=scores,
         recipe={"title": f"Toy {task_id}", "n_train": len(train), "n_test": len(test)},
+        **({"crafts": crafts} if crafts is not None else {}),
     )
     return manifest, files
 

@@ -130,7 +130,7 @@ def _suites(recipe: Recipe, frames: dict[str, pl.DataFrame]) -> dict[str, list[E
 
     idc = recipe.id_column
     test_ids = _values(frames["test"], idc)
-    features = [f.name for f in recipe.features]
+    features = [f.name for f in recipe.features] + [c.name for c in recipe.quirk_columns()]
     targets = [t.name for t in recipe.targets]
 
     def ids(rows: int) -> list[Expectation]:

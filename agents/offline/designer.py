@@ -10,7 +10,8 @@ import numpy as np
 from sandforge.agents.difficulty import KNOBS, Knob
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import load_domains
-from sandforge.agents.recipe import DerivedQuantity, Recipe, RuleSpec
+from sandforge.agents.recipe import DerivedQuantity, QuirkColumn, QuirkSpec, Recipe, RuleSpec
+from sandforge.seeds.card import Quirk
 from sandforge.validators.metrics import TaskType
 
 
@@ -23,6 +24,46 @@ def task_id_for(recipe_fields: dict) -> str:
     digest = hashlib.sha256(json.dumps(recipe_fields, sort_keys=True).encode()).hexdigest()[:8]
     name = f"{_slug(recipe_fields['domain'])}-{_slug(recipe_fields['targets'][0]['name'])}"
     return f"{name[:70]}-{digest}"
+
+
+def _columns(*specs: tuple[str, str, str, str]) -> list[QuirkColumn]:
+    return [QuirkColumn(name=n, kind=k, description=d, unit=u) for n, k, d, u in specs]  # type: ignore[arg-type]
+
+
+def quirk_specs(quirks: list[Quirk], entity: str, minority_rate: float | None) -> list[QuirkSpec]:
+    """The card's quirks that have a mechanism (synthesis/quirks.py), with their columns."""
+    point = "latitude", "longitude"
+    table = {
+        Quirk.TIME_COLUMN: _columns(
+            ("recorded_at", "datetime", f"When the {entity} was recorded (ISO 8601, local).", "")
+        ),
+        Quirk.GEO_FEATURES: _columns(
+            *(
+                (f"{end}_{axis[:3]}", axis, f"{axis.capitalize()} of the {where} point.", "deg")
+                for end, where in (("origin", "origin"), ("dest", "destination"))
+                for axis in point
+            )
+        ),
+        Quirk.HIGH_CARDINALITY: _columns(
+            ("unit_code", "code", "Location code: section letter / number / side (P or S).", "")
+        ),
+        Quirk.LEAKAGE_TRAP: _columns(
+            (
+                "followup_reading",
+                "numeric",
+                "Follow-up reading, recorded after the outcome was "
+                "known (not known when a prediction is made).",
+                "",
+            )
+        ),
+        Quirk.HEAVY_TAILS: _columns(
+            ("recorded_amount", "numeric", f"An amount recorded for the {entity}.", "")
+        ),
+    }
+    specs = [QuirkSpec(quirk=q.value, columns=table[q]) for q in quirks if q in table]  # type: ignore[arg-type]
+    if Quirk.CLASS_IMBALANCE in quirks and minority_rate is not None:
+        specs.append(QuirkSpec(quirk="class_imbalance", rate=minority_rate))
+    return specs
 
 
 class OfflineDesigner:
@@ -109,6 +150,9 @@ class OfflineDesigner:
             ],
             "difficulty": plan.difficulty,
         }
+        quirks = quirk_specs(dna.quirks, domain.entity, noise.minority_rate)
+        if quirks:  # recipes without quirks keep their ids
+            fields["quirks"] = [q.model_dump() for q in quirks]
         plain = json.loads(json.dumps(fields, default=str))
         return Recipe.model_validate({**plain, "task_id": task_id_for(plain)})
 

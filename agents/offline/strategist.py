@@ -87,7 +87,8 @@ class OfflineStrategist:
                 minority_rate=self._minority(dna, quirks, rng),
                 shift=_uniform(rng, 0.3, 0.8) if Quirk.DISTRIBUTION_SHIFT in quirks else 0.0,
             ),
-            n_train=int(rng.integers(80, 201)),
+            # rare classes need enough training rows to appear in train at all
+            n_train=max(int(rng.integers(80, 201)), 160 if self._imbalanced(dna, quirks) else 0),
             n_test=int(rng.integers(low, high + 1)),
         )
 
@@ -102,18 +103,28 @@ class OfflineStrategist:
             m.name for m in metrics_for(dna.task_type) if nonnegative or "rmsle" not in m.name
         ]
         if dna.metric in options and rng.random() < 0.5:
-            return dna.metric
-        return options[int(rng.integers(0, len(options)))]
+            metric = dna.metric
+        else:
+            metric = options[int(rng.integers(0, len(options)))]
+        # Why not the seed's: with a 1-4% class, accuracy all but ignores it (predicting the
+        # others is near optimal), so the imbalance would teach nothing; macro F1 weighs it.
+        if metric == "accuracy" and Quirk.CLASS_IMBALANCE in dna.quirks and "macro_f1" in options:
+            return "macro_f1"
+        return metric
 
     @staticmethod
-    def _minority(dna: TaskDNA, quirks: set[Quirk], rng) -> float | None:
-        if Quirk.CLASS_IMBALANCE not in quirks or dna.task_type in (
+    def _imbalanced(dna: TaskDNA, quirks: set[Quirk]) -> bool:
+        return Quirk.CLASS_IMBALANCE in quirks and dna.task_type not in (
             TaskType.REGRESSION,
             TaskType.MULTI_TARGET_REGRESSION,
-        ):
+        )
+
+    def _minority(self, dna: TaskDNA, quirks: set[Quirk], rng) -> float | None:
+        if not self._imbalanced(dna, quirks):
             return None
+        # The seeds' imbalance is extreme (a 1-3% class), so the rarest prior is kept small.
         return (
-            _uniform(rng, 0.1, 0.2)
+            _uniform(rng, 0.04, 0.1)
             if dna.task_type == TaskType.BINARY
-            else _uniform(rng, 0.05, 0.15)
+            else _uniform(rng, 0.015, 0.04)
         )

@@ -20,6 +20,14 @@ SUBMISSION_TEXT = {
     SubmissionKind.VALUE: "one predicted number per target column",
 }
 
+QUIRK_KIND_TEXT = {
+    "datetime": "date and time",
+    "latitude": "number",
+    "longitude": "number",
+    "code": "text",
+    "numeric": "number",
+}
+
 
 def _kind(feature) -> str:
     if feature.kind == "categorical":
@@ -96,6 +104,9 @@ class OfflineWriter:
         ]
         for f in recipe.features:
             lines.append(f"| `{f.name}` | {_kind(f)} | {f.unit or '-'} | {f.description} |")
+        for c in recipe.quirk_columns():
+            kind = QUIRK_KIND_TEXT[c.kind]
+            lines.append(f"| `{c.name}` | {kind} | {c.unit or '-'} | {c.description} |")
         better = "Lower" if info.lower_is_better else "Higher"
         lines += [
             "",

@@ -3,6 +3,7 @@ local store and against a real SeaweedFS server."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,8 @@ from sandforge.storage.catalog import (
 from sandforge.storage.local import LocalStore
 from sandforge.storage.s3 import S3Store
 from sandforge.storage.store import Store
+
+from sandforge.cli import main
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -193,3 +196,26 @@ def test_the_publish_stage_writes_the_catalog_row(
     assert candidate.manifest["version"] == 1
     assert (tmp_path / part_name("alpha", 1)).is_file()
     assert [r["task_id"] for r in query(LocalStore(tmp_path))] == ["alpha"]
+
+
+def test_the_crafts_column_lists_carried_crafts_and_filters(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    store = LocalStore(tmp_path / "bundles")
+
+    def craft(name: str, carried: bool) -> dict:
+        return {"quirk": "q", "craft": name, "gain": 0.2, "tier_step": 0.1, "carried": carried}
+
+    publish_and_catalog(
+        store, *make_task("geo", crafts=[craft("geo_distance", True), craft("time_parts", False)])
+    )
+    publish_and_catalog(store, *make_task("times", crafts=[craft("time_parts", True)]))
+    publish_and_catalog(store, *make_task("plain"))
+    rows = {r["task_id"]: r["crafts"] for r in query(store)}
+    assert rows == {"geo": ["geo_distance"], "times": ["time_parts"], "plain": []}
+    picked = query(store, "list_contains(crafts, 'geo_distance')")
+    assert [r["task_id"] for r in picked] == ["geo"]
+    assert [r["task_id"] for r in query(store, "list_contains(crafts, 'time_parts')")] == ["times"]
+    where = "list_contains(crafts, 'geo_distance')"
+    assert main(["catalog", "--store", str(tmp_path / "bundles"), "--where", where, "--json"]) == 0
+    assert [r["task_id"] for r in json.loads(capsys.readouterr().out)] == ["geo"]

@@ -52,8 +52,9 @@ def recipe_for(card, seed: int, domain: str | None = None, difficulty: str = "me
 
 @functools.cache
 def pool() -> list[Recipe]:
-    """210 designed recipes: every generatable card x rng seeds 0..29."""
-    return [recipe_for(card, seed) for card in CARDS for seed in range(30)]
+    """About 200 designed recipes: every generatable card x the same few rng seeds."""
+    per_card = max(1, 210 // len(CARDS))
+    return [recipe_for(card, seed) for card in CARDS for seed in range(per_card)]
 
 
 def _table(recipe: Recipe) -> pl.DataFrame:
@@ -148,15 +149,19 @@ def _kinds(recipe: Recipe) -> tuple[list[str], list[str]]:
 
 def test_dropping_categoricals_loses_where_they_carry_signal() -> None:
     """Linear-rule binary and regression tasks whose rule reads a category or flag: the same
-    model with the categorical columns one-hot encoded beats it on numbers alone."""
+    model with the categorical columns one-hot encoded beats it on numbers alone. Recipes
+    with seed quirks are left out: their signal (timestamps, distances) is one no linear
+    model on the raw columns reads, so it only dilutes what this test measures."""
+    designed = (recipe_for(card, seed) for seed in range(30) for card in CARDS)
     cases = [
         r
-        for r in pool()
+        for r in designed
         if r.task_type in (TaskType.BINARY, TaskType.REGRESSION)
+        and not r.quirks
         and r.rule.family == "linear"
         and any(f.role == "signal" and f.kind in ("categorical", "boolean") for f in r.features)
-    ]
-    assert len(cases) >= 5
+    ][:30]
+    assert len(cases) >= 10
     gains = []
     for recipe in cases:
         numeric, others = _kinds(recipe)
@@ -205,8 +210,11 @@ def _mean_label_correlation(recipe: Recipe) -> float:
 
 
 def test_multilabel_targets_depend_on_each_other() -> None:
-    """A shared latent (and chains) correlate labels beyond what their common inputs do."""
-    card = BY_TYPE[TaskType.MULTILABEL]
+    """A shared latent (and chains) correlate labels beyond what their common inputs do. On a
+    card without seed quirks: a quirk's signal moves every label alike, coupled or not."""
+    card = next(
+        c for c in CARDS if c.task_type == TaskType.MULTILABEL and not recipe_for(c, 0).quirks
+    )
     coupled, independent = [], []
     for seed in range(12):
         recipe = recipe_for(card, seed)

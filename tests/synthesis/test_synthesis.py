@@ -162,7 +162,7 @@ def test_answers_and_submissions_cover_exactly_the_test_ids(
 @pytest.mark.parametrize(("task_type", "seed"), CASES, ids=CASE_IDS)
 def test_columns_of_every_table(built, task_type: TaskType, seed: int) -> None:
     recipe, data = _case(built, task_type, seed)
-    features = [f.name for f in recipe.features]
+    features = [f.name for f in recipe.features] + [c.name for c in recipe.quirk_columns()]
     targets = [t.name for t in recipe.targets]
     assert data.train.columns == [recipe.id_column, *features, *targets]
     assert data.test.columns == [recipe.id_column, *features]

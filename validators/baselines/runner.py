@@ -107,7 +107,7 @@ def write_task_json(workdir: Path, recipe: Recipe) -> None:
         "classes": {
             t.name: recipe.class_labels(t) for t in recipe.targets if t.kind != "continuous"
         },
-        "features": {f.name: f.kind for f in recipe.features},
+        "features": {f.name: f.kind for f in recipe.features} | recipe.quirk_feature_kinds(),
         "nonnegative_targets": [t.name for t in recipe.targets if t.nonnegative],
         "metric": recipe.metric,
     }

@@ -1,0 +1,150 @@
+"""What the craft scripts share: the task, the tables, one base solver, the submission.
+
+Run by path in the sandbox like the baselines (see ../_common.py), so this file is standalone:
+numpy at module level, pandas and scikit-learn inside the functions.
+`quirks.json` names each quirk's columns and their kinds (datetime, latitude, longitude, code,
+numeric), the same facts the task's description gives an agent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TRUE_STRINGS = {"true", "1"}
+# The strong baseline's trees (../strong.py), so "without the craft" is the ladder's solver.
+TREE_PARAMS = {
+    "max_iter": 100,
+    "learning_rate": 0.05,
+    "max_depth": 3,
+    "min_samples_leaf": 8,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+    "random_state": 0,
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    id_column: str
+    targets: list[str]
+    submission_columns: list[str]
+    kind: str  # a validators.metrics.SubmissionKind value
+    classes: dict[str, list[str]]
+    features: dict[str, str]  # the ladder's columns: numeric | integer | categorical | boolean
+    nonnegative: frozenset[str]
+    quirks: list[dict[str, Any]]  # {"quirk", "craft", "columns": {name: kind}}
+
+
+def load_task(folder: Path = Path()) -> Task:
+    spec = json.loads((folder / "task.json").read_text())
+    quirks = json.loads((folder / "quirks.json").read_text())["quirks"]
+    return Task(
+        id_column=spec["id_column"],
+        targets=list(spec["target_columns"]),
+        submission_columns=list(spec["submission_columns"]),
+        kind=spec["submission_kind"],
+        classes={t: [str(c) for c in labels] for t, labels in spec.get("classes", {}).items()},
+        features=dict(spec["features"]),
+        nonnegative=frozenset(spec.get("nonnegative_targets", [])),
+        quirks=quirks,
+    )
+
+
+def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
+    """(train, test, test ids) with every column as read; ladder features typed as the
+    baselines type them (categoricals strings, booleans 0/1, the rest numbers)."""
+    import pandas as pd
+
+    text = {task.id_column, *(n for n, k in task.features.items() if k != "numeric")}
+    for quirk in task.quirks:
+        text |= {n for n, k in quirk["columns"].items() if k in ("datetime", "code")}
+    if task.kind != "value":
+        text |= set(task.targets)
+    options = {"dtype": dict.fromkeys(text, str), "keep_default_na": False, "na_values": [""]}
+    train, test = pd.read_csv("train.csv", **options), pd.read_csv("test.csv", **options)
+    for frame in (train, test):
+        for name, kind in task.features.items():
+            if kind == "boolean":
+                lowered = frame[name].str.strip().str.lower()
+                flags = np.where(lowered.isin(TRUE_STRINGS), 1.0, 0.0)
+                frame[name] = np.where(frame[name].isna(), np.nan, flags)
+            elif kind != "categorical":
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    return train, test, test[task.id_column].tolist()
+
+
+def _model(task: Task, features: dict[str, str], classify: bool, options: dict[str, Any]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    categorical = [n for n, k in features.items() if k == "categorical"]
+    others = [n for n in features if n not in categorical]
+    weight = options.get("class_weight")
+    if options.get("solver") == "linear":
+        numbers = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+        codes = make_pipeline(
+            SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+        )
+        prep = ColumnTransformer([("num", numbers, others), ("cat", codes, categorical)])
+        model = LogisticRegression(max_iter=2000, class_weight=weight) if classify else Ridge()
+        return make_pipeline(prep, model)
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan)
+    prep = ColumnTransformer([("cat", encoder, categorical), ("rest", "passthrough", others)])
+    mask = [True] * len(categorical) + [False] * len(others)
+    if classify:
+        trees = HistGradientBoostingClassifier(
+            categorical_features=mask, class_weight=weight, **TREE_PARAMS
+        )
+    else:
+        trees = HistGradientBoostingRegressor(categorical_features=mask, **TREE_PARAMS)
+    return make_pipeline(prep, trees)
+
+
+def solve(task: Task, train, test, ids, features: dict[str, str], out: str, **options) -> None:
+    """Fit the base solver on `features` (name -> numeric | categorical), write `out`."""
+    x_train, x_test = train[list(features)], test[list(features)]
+    columns: dict[str, Any] = {}
+    for target in task.targets:
+        y = train[target]
+        if task.kind == "value":
+            predictions = _model(task, features, False, options).fit(x_train, y.astype(float))
+            values = predictions.predict(x_test)
+            columns[target] = np.maximum(values, 0.0) if target in task.nonnegative else values
+            continue
+        if y.nunique() < 2:
+            raise ValueError(f"target {target} has a single training class")
+        model = _model(task, features, True, options).fit(x_train, y)
+        if task.kind == "label":
+            columns[target] = [str(label) for label in model.predict(x_test)]
+            continue
+        probabilities = dict(
+            zip(map(str, model.classes_), model.predict_proba(x_test).T, strict=True)
+        )
+        zeros = np.zeros(len(x_test))
+        if task.kind == "probability":
+            columns[target] = probabilities.get(task.classes.get(target, ["0", "1"])[-1], zeros)
+        else:
+            columns.update({c: probabilities.get(c, zeros) for c in task.classes[target]})
+    _write(task, ids, columns, out)
+
+
+def _write(task: Task, ids: list[str], columns: dict[str, Any], out: str) -> None:
+    cells = [ids] + [
+        [v if isinstance(v, str) else repr(float(v)) for v in columns[name]]
+        for name in task.submission_columns[1:]
+    ]
+    with Path(out).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(task.submission_columns)
+        writer.writerows(zip(*cells, strict=True))
