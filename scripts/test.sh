@@ -17,4 +17,13 @@ else
   echo "test.sh: no docker setup (SANDFORGE_DOCKER_TESTS=0 or not root on Debian):" \
     "docker sandbox tests skip" >&2
 fi
+# A real model in the loop (tests/agents/test_llm_server.py): the local SmolLM2 server. Its
+# llama-cpp-python is built once (~8 min on 2 cores; the wheel is cached in
+# ~/.cache/sandforge/wheels), later installs take seconds. SANDFORGE_LLM_TESTS=0 skips it.
+if [ "${SANDFORGE_LLM_TESTS:-1}" != 0 ]; then
+  bash scripts/llm_server.sh install
+  export SANDFORGE_REQUIRE_LLM_SERVER=1 # now a broken server install fails its tests
+else
+  echo "test.sh: SANDFORGE_LLM_TESTS=0: llm_server tests skip" >&2
+fi
 .venv/bin/pytest "$@"
