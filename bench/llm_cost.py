@@ -22,6 +22,7 @@ Exit code 0 when every run replayed; 1 if a run asked for a call that is not rec
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -110,37 +111,39 @@ def record_run(base_url: str, model: str, seed_id: str, n: int, scratch: Path) -
     from sandforge.seeds.registry import load_all
 
     from sandforge.pipeline import Candidate
-    from sandforge.stages import BUILDING, PLANNING
+    from sandforge.stages import BUILDING, PLANNING, rejected_on_failure, run_stages
 
     os.environ[BASE_URL_ENV] = base_url
     transport = RecordingTransport()
     client = httpx2.Client(transport=transport, timeout=600)
     provider = get_provider("openai-compatible", model, http_client=client)
     card = next(c for c in load_all() if c.id == seed_id)
+    stages = (*PLANNING, *BUILDING)
     taken: set[tuple[str, str, str]] = set()
-    drawn = []
+    drawn: list[dict[str, Any]] = []
+    name = f"compatible_{re.sub(r'[^a-z0-9]+', '_', model.lower())}_batch"
     for i in range(n):
         rng_seed = 1000 + i
         workdir = scratch / f"record-{i}"
         workdir.mkdir()
         candidate = Candidate(card, provider, i, rng_seed, workdir, frozenset(taken))
-        for stage in (*PLANNING, *BUILDING):
-            candidate = stage(candidate)
+        # A stage that raises rejects the candidate, as in a batch.
+        candidate = rejected_on_failure(functools.partial(run_stages, stages=stages), candidate)
         if candidate.plan is not None:
             taken.add(candidate.plan.distinct_key)
         verdict = candidate.rejection
         said = f"rejected at {verdict.stage}: {verdict.reason}" if verdict else "accepted"
         print(f"candidate {i}: {said}", flush=True)
         drawn.append({"seed_id": seed_id, "rng_seed": rng_seed})
-    name = f"compatible_{re.sub(r'[^a-z0-9]+', '_', model.lower())}_batch"
-    cassette = {
-        "provider": "openai-compatible",
-        "model": model,
-        "recorded": "from a live server by python -m bench.llm_cost --record",
-        "candidates": drawn,
-        "interactions": transport.interactions,
-    }
-    (FIXTURES / f"{name}.json").write_text(json.dumps(cassette, indent=1) + "\n")
+        cassette = {
+            "provider": "openai-compatible",
+            "model": model,
+            "origin": "recorded from a live server by python -m bench.llm_cost --record",
+            "candidates": drawn,
+            "interactions": transport.interactions,
+        }
+        # Written after every candidate: a long run stopped early keeps what it finished.
+        (FIXTURES / f"{name}.json").write_text(json.dumps(cassette, indent=1) + "\n")
     return name
 
 

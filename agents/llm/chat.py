@@ -253,14 +253,16 @@ class OpenAIChat(Chat):
             }
         else:
             request["max_tokens"] = prompt.max_tokens
-        # A probe runs once: a refusal is deterministic, and the next mechanism is tried at once.
-        client = self.client.with_options(max_retries=0) if probe else self.client
+        # A compatible server's request runs once: its 500 is a deterministic refusal (llama.cpp
+        # answers a request it cannot validate with 500), which the SDK would retry as
+        # transient; timeouts and 502-504 go to the stage's retries instead.
+        client = self.client if self.server is None else self.client.with_options(max_retries=0)
         try:
             reply = client.chat.completions.create(**request)
         except openai.APIStatusError as exc:
             if probe and structured.refuses(exc, mechanism):
                 raise _Refusal(exc) from None
-            if _transient(exc.status_code):
+            if _transient(exc.status_code) and (self.server is None or exc.status_code != 500):
                 raise
             raise _refused(self.provider, prompt.role, exc) from None
         return self._turn(prompt, reply, mechanism)
@@ -300,7 +302,7 @@ class OpenAIChat(Chat):
             return [
                 {
                     "role": "assistant",
-                    "content": None,
+                    "content": "",  # llama.cpp's server refuses null content
                     "tool_calls": [{"id": call.id, "type": "function", "function": sent}],
                 },
                 {"role": "tool", "tool_call_id": call.id, "content": problem},

@@ -203,3 +203,28 @@ def test_a_refusal_after_the_mechanism_worked_rejects_without_trying_others() ->
     with pytest.raises(Rejected, match=r"refused the strategist request \(400\)"):
         mutate(server)
     assert server.mechanisms()[2:] == ["tool_call"]
+
+
+def test_a_500_from_a_compatible_server_rejects_after_one_request() -> None:
+    server = FakeServer(llama_cpp)
+    mutate(server)
+    error = {"error": {"message": "1 validation error: messages.2.content", "type": "internal"}}
+    server.answer = lambda body: httpx2.Response(500, json=error)
+    with pytest.raises(Rejected, match=r"refused the strategist request \(500\)"):
+        mutate(server)
+    assert len(server.bodies) == 3  # not 1 + SANDFORGE_LLM_MAX_RETRIES
+
+
+def test_a_repair_sends_the_tool_call_back_with_string_content() -> None:
+    answers = iter([{**PLAN, "metric": "rmse"}, PLAN])  # rmse does not fit a binary task
+
+    def repaired(body: dict) -> httpx2.Response:
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            return httpx2.Response(500, json=LLAMA_CPP_500)
+        return httpx2.Response(200, json=completion(next(answers), "submit_plan"))
+
+    server = FakeServer(repaired)
+    mutate(server)
+    said, objection = server.bodies[-1]["messages"][-2:]
+    assert said["content"] == "" and said["tool_calls"][0]["function"]["name"] == "submit_plan"
+    assert objection["role"] == "tool" and "metric" in objection["content"]
