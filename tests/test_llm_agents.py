@@ -344,3 +344,12 @@ def test_bench_charges_every_call_to_the_accepted_tasks(capsys: pytest.CaptureFi
     assert group["per_accepted_task_usd"]["claude-haiku-4-5"] < recorded
     print_report([group])
     assert "per accepted task" in capsys.readouterr().out
+
+
+def test_the_recorded_llama_cpp_run_replays_its_negotiation() -> None:
+    provider, transport = replay("compatible_smollm2_batch")  # real wire format, SmolLM2-135M
+    plan, ledger = mutate(provider)
+    first, second = transport.requests
+    assert first["response_format"]["type"] == "json_schema" and "tools" in second
+    assert ledger[0]["structured_output"] == "tool_call"
+    assert plan_problems(plan, DNA, frozenset()) == []  # the small model's plan was valid
