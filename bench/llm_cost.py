@@ -1,6 +1,7 @@
 """What an accepted task costs in LLM calls, tokens and money, from recorded runs.
 
     .venv/bin/python -m bench.llm_cost [--json] [CASSETTE ...]
+    .venv/bin/python -m bench.llm_cost --record URL --model M [--seed-card S] [--candidates N]
 
 Replays recorded LLM runs (tests/fixtures/llm/<name>.json, default: every cassette that
 lists its `candidates`) through the real SDK clients and every stage of the pipeline, the
@@ -10,14 +11,21 @@ role, LLM calls, input (uncached, cache write, cache read) and output tokens per
 task, and the cost at the configured list prices (agents/llm/prices.toml or $SANDFORGE_PRICES):
 for the recorded model and for the other models of the same provider in the table.
 
+`--record` runs N candidates against a live OpenAI-compatible server (e.g. the local
+SmolLM2 of scripts/llm_server.sh), writes them as the cassette `compatible_<model>_batch`
+(the server's real replies, with each call's wall time) and then reports every run; a
+recorded run's real time and output tokens per second per role print beside its costs.
+
 Exit code 0 when every run replayed; 1 if a run asked for a call that is not recorded.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -42,6 +50,7 @@ def recorded_runs() -> list[str]:
 
 def replay_run(name: str, scratch: Path) -> dict[str, Any]:
     """Every candidate of one cassette through the pipeline; its ledger and verdicts."""
+    from sandforge.agents.llm import structured
     from sandforge.agents.llm.replay import load_cassette, replayed_provider
     from sandforge.seeds.registry import load_all
 
@@ -49,6 +58,7 @@ def replay_run(name: str, scratch: Path) -> dict[str, Any]:
     from sandforge.stages import BUILDING, PLANNING
 
     cassette = load_cassette(FIXTURES / f"{name}.json")
+    structured.forget_servers()  # each run negotiates as its recording did
     provider, transport = replayed_provider(cassette)
     cards = {c.id: c for c in load_all()}
     taken: set[tuple[str, str, str]] = set()
@@ -73,7 +83,68 @@ def replay_run(name: str, scratch: Path) -> dict[str, Any]:
         "accepted": accepted,
         "usage": usage,
         "unreplayed": transport.unmatched,
+        "recorded_time": recorded_time(cassette),
     }
+
+
+def recorded_time(cassette: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per role, the real wall time and output tokens of the answered calls, if recorded."""
+    from sandforge.agents.llm.prompts import load_prompt
+
+    role_of = {load_prompt(r).tool: r for r in ("strategist", "designer", "writer", "reviewer")}
+    out: dict[str, dict[str, float]] = {}
+    for item in cassette["interactions"]:
+        response = item.get("response", {})
+        if "recorded_seconds" not in item or response.get("status") != 200:
+            continue
+        role = out.setdefault(role_of.get(item["tool"], "other"), {"seconds": 0, "tokens": 0})
+        role["seconds"] += item["recorded_seconds"]
+        role["tokens"] += response["body"].get("usage", {}).get("completion_tokens", 0)
+    return out
+
+
+def record_run(base_url: str, model: str, seed_id: str, n: int, scratch: Path) -> str:
+    """N candidates from `seed_id` against a live server, written as a cassette; its name."""
+    import httpx2
+    from sandforge.agents.llm.replay import RecordingTransport
+    from sandforge.agents.providers import BASE_URL_ENV, get_provider
+    from sandforge.seeds.registry import load_all
+
+    from sandforge.pipeline import Candidate
+    from sandforge.stages import BUILDING, PLANNING, rejected_on_failure, run_stages
+
+    os.environ[BASE_URL_ENV] = base_url
+    transport = RecordingTransport()
+    client = httpx2.Client(transport=transport, timeout=600)
+    provider = get_provider("openai-compatible", model, http_client=client)
+    card = next(c for c in load_all() if c.id == seed_id)
+    stages = (*PLANNING, *BUILDING)
+    taken: set[tuple[str, str, str]] = set()
+    drawn: list[dict[str, Any]] = []
+    name = f"compatible_{re.sub(r'[^a-z0-9]+', '_', model.lower())}_batch"
+    for i in range(n):
+        rng_seed = 1000 + i
+        workdir = scratch / f"record-{i}"
+        workdir.mkdir()
+        candidate = Candidate(card, provider, i, rng_seed, workdir, frozenset(taken))
+        # A stage that raises rejects the candidate, as in a batch.
+        candidate = rejected_on_failure(functools.partial(run_stages, stages=stages), candidate)
+        if candidate.plan is not None:
+            taken.add(candidate.plan.distinct_key)
+        verdict = candidate.rejection
+        said = f"rejected at {verdict.stage}: {verdict.reason}" if verdict else "accepted"
+        print(f"candidate {i}: {said}", flush=True)
+        drawn.append({"seed_id": seed_id, "rng_seed": rng_seed})
+        cassette = {
+            "provider": "openai-compatible",
+            "model": model,
+            "origin": "recorded from a live server by python -m bench.llm_cost --record",
+            "candidates": drawn,
+            "interactions": transport.interactions,
+        }
+        # Written after every candidate: a long run stopped early keeps what it finished.
+        (FIXTURES / f"{name}.json").write_text(json.dumps(cassette, indent=1) + "\n")
+    return name
 
 
 def per_provider(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -110,6 +181,7 @@ def per_provider(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "recorded_models": models,
                 "per_accepted_task_by_role": roles,
                 "per_accepted_task_usd": at_prices,
+                "recorded_time": {r["run"]: r.get("recorded_time") for r in group},
             }
         )
     return out
@@ -143,6 +215,14 @@ def print_report(report: list[dict[str, Any]]) -> None:
             "[bold]total[/bold]", *(f"{sums[k]:g}" for k in keys), f"${sums['cost_usd']:.4f}"
         )
         out.print(table)
+        for run, timing in group["recorded_time"].items():
+            for role, figures in (timing or {}).items():
+                speed = figures["tokens"] / figures["seconds"] if figures["seconds"] else 0
+                out.print(
+                    f"  {run}, real time: {role} {figures['seconds']:.1f} s for "
+                    f"{figures['tokens']:g} output tokens ({speed:.1f} tokens/s)",
+                    highlight=False,
+                )
         for name, usd in group["per_accepted_task_usd"].items():
             verdict = "met" if usd <= TARGET_USD else "missed"
             note = " (recorded)" if name in group["recorded_models"] else ""
@@ -157,13 +237,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.llm_cost", description=__doc__)
     parser.add_argument("runs", nargs="*", help="cassette names (default: every recorded run)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--record", metavar="URL", help="first record a run from this server")
+    parser.add_argument("--model", default="smollm2", help="the served model (--record)")
+    parser.add_argument("--seed-card", default="spaceship-titanic", help="seed (--record)")
+    parser.add_argument("--candidates", type=int, default=8, help="candidates (--record)")
     args = parser.parse_args(argv)
     # Replays send nothing anywhere; the SDK clients still want a key to exist.
     for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
         os.environ.setdefault(key, "replay-only")
+    os.environ.setdefault("SANDFORGE_LLM_BASE_URL", "http://127.0.0.1:9/v1")
     warnings.filterwarnings("ignore", message="The model .* is deprecated")
     scratch = Path(tempfile.mkdtemp(prefix="sandforge-llm-bench-"))
     try:
+        if args.record:
+            record_run(args.record, args.model, args.seed_card, args.candidates, scratch)
         runs = [replay_run(name, scratch) for name in args.runs or recorded_runs()]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -14,10 +14,11 @@ from pathlib import Path
 import anthropic
 import pytest
 from sandforge.agents.dna import CardDnaExtractor, MutationPlan, TaskDNA
-from sandforge.agents.llm import cost
+from sandforge.agents.llm import cost, structured
 from sandforge.agents.llm.designer import DesignAnswer, design_problems
 from sandforge.agents.llm.prompts import load_prompt
 from sandforge.agents.llm.replay import load_cassette, replay_client, replayed_provider
+from sandforge.agents.llm.schemas import plan_schema
 from sandforge.agents.llm.strategist import plan_problems
 from sandforge.agents.llm.writer import public_facts
 from sandforge.agents.providers import ProviderError, get_provider
@@ -38,6 +39,7 @@ DNA: TaskDNA = CardDnaExtractor().extract(CARDS["spaceship-titanic"])
 
 @pytest.fixture(autouse=True)
 def llm_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    structured.forget_servers()  # what a compatible server took is remembered per process
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SANDFORGE_LLM_BASE_URL", "http://127.0.0.1:9/v1")
@@ -127,7 +129,7 @@ def test_malformed_json_is_sent_back_and_repaired() -> None:
     assert plan.domain == "ceramic_kiln_firing"
     first, second = transport.requests
     assert first["response_format"]["type"] == "json_schema"
-    assert first["response_format"]["json_schema"]["schema"] == MutationPlan.model_json_schema()
+    assert first["response_format"]["json_schema"]["schema"] == plan_schema(DNA)
     said, objection = second["messages"][-2:]
     assert said["role"] == "assistant" and said["content"].startswith('{"domain"')
     assert objection["role"] == "user" and "not valid JSON" in objection["content"]
@@ -157,7 +159,7 @@ def test_requests_force_the_answer_tool_and_mark_the_prompt_for_caching() -> Non
     mutate(provider)
     body = transport.requests[-1]
     assert body["tool_choice"] == {"type": "tool", "name": "submit_plan"}
-    assert body["tools"][0]["input_schema"] == MutationPlan.model_json_schema()
+    assert body["tools"][0]["input_schema"] == plan_schema(DNA)
     assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert body["system"][0]["text"] == load_prompt("strategist").text
 
@@ -300,7 +302,7 @@ def test_manifest_record_and_batch_report_add_up() -> None:
     assert record["total"]["calls"] == 2
     assert record["total"]["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in record["calls"]))
     assert record["prompts"] == {
-        "strategist": {"version": 1, "sha256": load_prompt("strategist").sha256}
+        "strategist": {"version": 2, "sha256": load_prompt("strategist").sha256}
     }
     assert record["prices_usd_per_mtok"]["claude-sonnet-4-6"]["output"] == 15.0
     candidate = Candidate(CARDS["spaceship-titanic"], provider, 0, 1, Path("."), usage=ledger)
@@ -342,3 +344,12 @@ def test_bench_charges_every_call_to_the_accepted_tasks(capsys: pytest.CaptureFi
     assert group["per_accepted_task_usd"]["claude-haiku-4-5"] < recorded
     print_report([group])
     assert "per accepted task" in capsys.readouterr().out
+
+
+def test_the_recorded_llama_cpp_run_replays_its_negotiation() -> None:
+    provider, transport = replay("compatible_smollm2_batch")  # real wire format, SmolLM2-135M
+    plan, ledger = mutate(provider)
+    first, second = transport.requests
+    assert first["response_format"]["type"] == "json_schema" and "tools" in second
+    assert ledger[0]["structured_output"] == "tool_call"
+    assert plan_problems(plan, DNA, frozenset()) == []  # the small model's plan was valid

@@ -3,19 +3,22 @@
 Each role calls `Chat.ask` with its prompt, a JSON payload, the answer model and a `finish`
 function that turns the validated answer into the pipeline's type. The answer is forced
 through each SDK's own structured-output facility (Anthropic tool use, OpenAI function
-calling, or an OpenAI-compatible server's `response_format` JSON schema); an answer that is
+calling, or for an OpenAI-compatible server the best mechanism it takes, see `structured`);
+an answer that is
 malformed, fails validation or fails `finish` (raising ValueError) is sent back with the
 error, up to `REPAIRS` times, then the candidate is rejected with the reason.
 
 Transient faults (429 with retry-after, 5xx, timeouts, dropped connections) are retried by
 the SDK client (`max_retries`, honouring retry-after), then by the stage's Prefect task
 retries. Requests the API refuses outright (400, 401, 403, 404, ...) reject the candidate at
-once: retrying cannot fix them.
+once: retrying cannot fix them. A compatible server's refusal of a structured-output
+mechanism is probed once per server, with no retries, and the next mechanism taken.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ import anthropic
 import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
+from sandforge.agents.llm import structured
 from sandforge.agents.llm.prompts import Prompt
 
 from sandforge.pipeline import Rejected, record_usage
@@ -45,6 +49,7 @@ class Turn:
     error: str | None
     tokens: dict[str, int]
     objection: Callable[[str], list[dict[str, Any]]]  # messages that send an error back
+    mechanism: str  # how the answer was forced: structured.MECHANISMS
 
 
 def describe(error: ValueError) -> str:
@@ -76,14 +81,21 @@ class Chat(ABC):
         payload: dict[str, Any],
         answer: type[A],
         finish: Callable[[A], T],
+        schema: dict[str, Any] | None = None,
     ) -> T:
-        """The role's answer to `payload`, validated as `answer` and turned into T by `finish`."""
-        schema = answer.model_json_schema()
+        """The role's answer to `payload`, validated as `answer` and turned into T by `finish`.
+
+        `schema` (default: the answer model's) is what the model is constrained to; roles pass
+        one narrowed to the request (enums of the allowed values), so that grammar-constrained
+        decoding keeps even a small model within what validation takes.
+        """
+        schema = schema or answer.model_json_schema()
         messages: list[dict[str, Any]] = [
             {"role": "user", "content": json.dumps(payload, indent=1, default=str)}
         ]
         error = ""
         for _ in range(1 + REPAIRS):
+            start = time.perf_counter()
             turn = self._send(prompt, schema, messages)
             record_usage(
                 {
@@ -93,6 +105,8 @@ class Chat(ABC):
                     "prompt_version": prompt.version,
                     "prompt_sha256": prompt.sha256,
                     **turn.tokens,
+                    "structured_output": turn.mechanism,
+                    "seconds": round(time.perf_counter() - start, 3),
                 }
             )
             try:
@@ -102,7 +116,8 @@ class Chat(ABC):
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 error = describe(exc)
                 messages += turn.objection(
-                    f"Invalid answer:\n{error}\nAnswer again with the whole corrected answer."
+                    f"Invalid answer:\n{error}\nFix these fields and answer again with the "
+                    "whole corrected answer."
                 )
         raise Rejected(f"invalid {prompt.role} answer after {REPAIRS} repairs: {error}")
 
@@ -170,7 +185,7 @@ class AnthropicChat(Chat):
             said = content or [{"type": "text", "text": "(no answer)"}]
             return [{"role": "assistant", "content": said}, {"role": "user", "content": reply_to}]
 
-        return Turn(None if call is None else call.input, error, tokens, objection)
+        return Turn(None if call is None else call.input, error, tokens, objection, "tool_call")
 
 
 def _block(block: Any) -> dict[str, Any]:
@@ -186,8 +201,8 @@ def _tool_text(prompt: Prompt) -> str:
 
 class OpenAIChat(Chat):
     """Chat Completions. OpenAI: the answer is a forced function call. OpenAI-compatible
-    servers (vLLM, Ollama, llama.cpp): the answer is the message content under a
-    `response_format` JSON schema, which they support more widely than forced tool calls.
+    servers (vLLM, Ollama, llama.cpp): the answer goes through the best structured-output
+    mechanism the server takes, negotiated once per server (`structured`).
     OpenAI caches long prompt prefixes by itself; `prompt_cache_key` groups each role's calls.
     """
 
@@ -195,42 +210,64 @@ class OpenAIChat(Chat):
         self.client = client
         self.model = model
         self.provider = provider
-        self.tools = provider == "openai"
+        base_url = str(client.base_url)
+        self.server = None if provider == "openai" else structured.server(base_url, model)
 
     def _send(self, prompt: Prompt, schema: dict[str, Any], messages: list[dict[str, Any]]) -> Turn:
+        if self.server is None:
+            return self._exchange("tool_call", prompt, schema, messages, probe=False)
+        while (mechanism := self.server.confirmed) is None:
+            with self.server.probing:  # one probe at a time; the others wait for its verdict
+                if self.server.confirmed is not None:
+                    continue
+                mechanism = self.server.mechanism()
+                try:
+                    turn = self._exchange(mechanism, prompt, schema, messages, probe=True)
+                except _Refusal as refusal:
+                    structured.refuse(self.server, mechanism, refusal.error)
+                    continue
+                self.server.confirmed = mechanism
+                return turn
+        return self._exchange(mechanism, prompt, schema, messages, probe=False)
+
+    def _exchange(
+        self,
+        mechanism: str,
+        prompt: Prompt,
+        schema: dict[str, Any],
+        messages: list[dict[str, Any]],
+        probe: bool,
+    ) -> Turn:
+        system = prompt.text
+        if mechanism in ("json_object", "plain"):
+            system += structured.plain_instruction(schema)
         request: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "system", "content": prompt.text}, *messages],
+            "messages": [{"role": "system", "content": system}, *messages],
+            **structured.request_fields(mechanism, prompt.tool, _tool_text(prompt), schema),
         }
-        if self.tools:
-            function = {
-                "name": prompt.tool,
-                "description": _tool_text(prompt),
-                "parameters": schema,
-            }
+        if self.server is None:
             request |= {
-                "tools": [{"type": "function", "function": function}],
-                "tool_choice": {"type": "function", "function": {"name": prompt.tool}},
                 "max_completion_tokens": prompt.max_tokens,
                 "prompt_cache_key": f"sandforge-{prompt.role}",
             }
         else:
-            request |= {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": prompt.tool, "schema": schema},
-                },
-                "max_tokens": prompt.max_tokens,
-            }
+            request["max_tokens"] = prompt.max_tokens
+        # A compatible server's request runs once: its 500 is a deterministic refusal (llama.cpp
+        # answers a request it cannot validate with 500), which the SDK would retry as
+        # transient; timeouts and 502-504 go to the stage's retries instead.
+        client = self.client if self.server is None else self.client.with_options(max_retries=0)
         try:
-            reply = self.client.chat.completions.create(**request)
+            reply = client.chat.completions.create(**request)
         except openai.APIStatusError as exc:
-            if _transient(exc.status_code):
+            if probe and structured.refuses(exc, mechanism):
+                raise _Refusal(exc) from None
+            if _transient(exc.status_code) and (self.server is None or exc.status_code != 500):
                 raise
             raise _refused(self.provider, prompt.role, exc) from None
-        return self._turn(prompt, reply)
+        return self._turn(prompt, reply, mechanism)
 
-    def _turn(self, prompt: Prompt, reply: ChatCompletion) -> Turn:
+    def _turn(self, prompt: Prompt, reply: ChatCompletion, mechanism: str) -> Turn:
         usage = reply.usage
         details = getattr(usage, "prompt_tokens_details", None)
         cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
@@ -247,11 +284,11 @@ class OpenAIChat(Chat):
         data, error = None, None
         if choice.finish_reason == "length":
             error = f"the answer was cut off at {prompt.max_tokens} tokens; answer more briefly"
-        elif self.tools and call is None:
+        elif self.server is None and call is None:
             error = f"answer by calling the function {prompt.tool}"
         else:
             try:
-                data = json.loads(text or "")
+                data = structured.parse_json(text or "")
             except json.JSONDecodeError as exc:
                 error = f"the answer is not valid JSON ({exc})"
 
@@ -265,10 +302,18 @@ class OpenAIChat(Chat):
             return [
                 {
                     "role": "assistant",
-                    "content": None,
+                    "content": "",  # llama.cpp's server refuses null content
                     "tool_calls": [{"id": call.id, "type": "function", "function": sent}],
                 },
                 {"role": "tool", "tool_call_id": call.id, "content": problem},
             ]
 
-        return Turn(data, error, tokens, objection)
+        return Turn(data, error, tokens, objection, mechanism)
+
+
+class _Refusal(Exception):
+    """A probed mechanism the server refused."""
+
+    def __init__(self, error: openai.APIStatusError):
+        super().__init__(error.message)
+        self.error = error

@@ -96,6 +96,20 @@ def totals(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def timed_totals(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """`totals` plus the calls' wall time and output tokens per second.
+
+    A local model's call time is its generation time; concurrent calls add up. Kept out of
+    manifests, which record what was made, not how fast.
+    """
+    entries = list(entries)
+    out = totals(entries)
+    seconds = sum(e.get("seconds", 0.0) for e in entries)
+    out["seconds"] = round(seconds, 3)
+    out["output_tokens_per_s"] = round(out["output_tokens"] / seconds, 1) if seconds else None
+    return out
+
+
 def candidate_cost_usd(candidate: Candidate) -> float:
     """Money this candidate's LLM calls cost so far, at the configured prices."""
     return sum(call_cost_usd(e) for e in candidate.usage)
@@ -118,6 +132,10 @@ def manifest_record(usage: list[dict[str, Any]]) -> dict[str, Any] | None:
         "prompts": {
             e["role"]: {"version": e["prompt_version"], "sha256": e["prompt_sha256"]} for e in usage
         },
+        # How each role's answer was forced (an openai-compatible server's is negotiated).
+        "structured_output": {
+            e["role"]: e["structured_output"] for e in usage if "structured_output" in e
+        },
         "prices_usd_per_mtok": {
             e["model"]: asdict(price_for(e["provider"], e["model"])) for e in usage
         },
@@ -130,10 +148,10 @@ def batch_report(candidates: Iterable[Candidate], accepted: int) -> dict[str, An
     Rejected candidates' calls count too: they are what an accepted task really costs.
     """
     entries = [e for c in candidates for e in c.usage]
-    total = totals(entries)
+    total = timed_totals(entries)
     roles = sorted({e["role"] for e in entries})
     return {
         "total": total,
-        "by_role": {role: totals(e for e in entries if e["role"] == role) for role in roles},
+        "by_role": {role: timed_totals(e for e in entries if e["role"] == role) for role in roles},
         "per_accepted_task_usd": round(total["cost_usd"] / accepted, 6) if accepted else None,
     }

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.llm.prompts import load_prompt
+from sandforge.agents.llm.schemas import design_schema
 from sandforge.agents.offline.designer import task_id_for
 from sandforge.agents.recipe import IDENTIFIER, FeatureColumn, Recipe, RuleSpec, TargetColumn
 
@@ -97,7 +98,8 @@ class LlmDesigner:
                 raise ValueError("\n".join(problems))
             return _recipe(design, dna, plan, rng_seed)
 
-        return self.chat.ask(load_prompt("designer"), payload, DesignAnswer, finish)
+        prompt = load_prompt("designer")
+        return self.chat.ask(prompt, payload, DesignAnswer, finish, design_schema(plan))
 
 
 def _recipe(design: DesignAnswer, dna: TaskDNA, plan: MutationPlan, rng_seed: int) -> Recipe:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,35 @@ class ReplayTransport(httpx2.BaseTransport):
         return httpx2.Response(
             response["status"], headers=response.get("headers", {}), json=response["body"]
         )
+
+
+class RecordingTransport(httpx2.BaseTransport):
+    """Passes requests to a real server and keeps each exchange as a cassette interaction,
+    with the seconds it took (`recorded_seconds`, which replay ignores)."""
+
+    def __init__(self, inner: httpx2.BaseTransport | None = None):
+        self.inner = inner or httpx2.HTTPTransport()
+        self.interactions: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.read().decode() or "{}")
+        start = time.perf_counter()
+        response = self.inner.handle_request(request)
+        response.read()
+        headers = {"content-type": response.headers.get("content-type", "application/json")}
+        item = {
+            "tool": answer_tool(body),
+            "recorded_seconds": round(time.perf_counter() - start, 3),
+            "response": {
+                "status": response.status_code,
+                "headers": headers,
+                "body": response.json(),
+            },
+        }
+        with self._lock:
+            self.interactions.append(item)
+        return httpx2.Response(response.status_code, headers=headers, content=response.content)
 
 
 def replay_client(cassette: dict[str, Any]) -> tuple[httpx2.Client, ReplayTransport]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.llm.prompts import load_prompt
+from sandforge.agents.llm.schemas import plan_schema
 from sandforge.agents.recipe import IDENTIFIER
 from sandforge.validators.metrics import TaskType, metrics_for
 
@@ -98,4 +99,5 @@ class LlmStrategist:
                 raise ValueError("\n".join(problems))
             return plan
 
-        return self.chat.ask(load_prompt("strategist"), payload, MutationPlan, finish)
+        prompt = load_prompt("strategist")
+        return self.chat.ask(prompt, payload, MutationPlan, finish, plan_schema(dna))

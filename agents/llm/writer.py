@@ -1,17 +1,23 @@
 """LLM writer: description.md from the recipe's public facts only.
 
-The model never sees feature roles, the rule or the noise settings, so it cannot leak them;
-its text must also pass the structural review (leak words, length, every submission column
-named) before it is accepted, else it is sent back for repair.
+The model writes the prose: title, scene and task. The factual sections (files, column table,
+evaluation, submission format, notes) are the factory's, as the offline writer states them:
+a model that restates the metric or the submission columns can only get them wrong, and a
+small model cannot be trusted to name every column. Any such section in the model's text is
+replaced. The model never sees feature roles, the rule or the noise settings, so it cannot
+leak them; the whole text must also pass the structural review (leak words, length, every
+submission column named) before it is accepted, else it is sent back for repair.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sandforge.agents.llm.prompts import load_prompt
-from sandforge.agents.offline.writer import METRIC_TEXT, SUBMISSION_TEXT, notes
+from sandforge.agents.llm.schemas import obj, text
+from sandforge.agents.offline.writer import METRIC_TEXT, SUBMISSION_TEXT, fact_sections, notes
 from sandforge.agents.recipe import Recipe
 from sandforge.agents.structural_review import MAX_DESCRIPTION_CHARS, StructuralReviewer
 from sandforge.validators.metrics import metric_info
@@ -27,7 +33,19 @@ class DescriptionAnswer(BaseModel):
         extra="forbid", title="Description"
     )  # the schema title the model sees
 
-    markdown: str = Field(min_length=200, max_length=MAX_DESCRIPTION_CHARS)
+    markdown: str = Field(min_length=80, max_length=MAX_DESCRIPTION_CHARS)
+
+
+# Where the model's prose ends: the first heading of a section the factory writes.
+FACT_HEADING = re.compile(r"^#+\s*(files|columns|data|evaluation|submission|notes)\b", re.I | re.M)
+
+
+def description(recipe: Recipe, markdown: str) -> str:
+    """The model's title, scene and task, then the factory's factual sections."""
+    prose = FACT_HEADING.split(markdown, maxsplit=1)[0].strip()
+    if not prose.startswith("# "):
+        prose = f"# {recipe.title}\n\n{prose}"
+    return "\n".join([prose, "", *fact_sections(recipe, "rows", recipe.entity)]) + "\n"
 
 
 def public_facts(recipe: Recipe) -> dict[str, Any]:
@@ -71,10 +89,12 @@ class LlmWriter:
 
     def write(self, recipe: Recipe) -> str:
         def finish(answer: DescriptionAnswer) -> str:
-            text = answer.markdown.strip() + "\n"
-            verdict = StructuralReviewer().review(recipe, text)
+            written = description(recipe, answer.markdown)
+            verdict = StructuralReviewer().review(recipe, written)
             if not verdict.accepted:
                 raise ValueError(verdict.reason)
-            return text
+            return written
 
-        return self.chat.ask(load_prompt("writer"), public_facts(recipe), DescriptionAnswer, finish)
+        schema = {"title": "Description", **obj(markdown=text(1500, 80))}
+        prompt = load_prompt("writer")
+        return self.chat.ask(prompt, public_facts(recipe), DescriptionAnswer, finish, schema)

@@ -78,10 +78,49 @@ def related(recipe: Recipe) -> list[str]:
     return lines
 
 
+def fact_sections(recipe: Recipe, plural: str, entity: str) -> list[str]:
+    """Files, columns, evaluation, submission and notes: facts every writer states alike."""
+    info = metric_info(recipe.metric)
+    lines = [
+        "## Files",
+        "",
+        f"- `train.csv`: {recipe.n_train} {plural} with the target column(s).",
+        f"- `test.csv`: {recipe.n_test} {plural}; predict the target(s) for these.",
+        "- `sample_submission.csv`: the exact submission format, with placeholder values.",
+        "",
+        f"Each row is one {entity}, identified by `{recipe.id_column}`.",
+        "",
+        "| column | type | unit | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for f in recipe.features:
+        lines.append(f"| `{f.name}` | {_kind(f)} | {f.unit or '-'} | {f.description} |")
+    for c in recipe.quirk_columns():
+        kind = QUIRK_KIND_TEXT[c.kind]
+        lines.append(f"| `{c.name}` | {kind} | {c.unit or '-'} | {c.description} |")
+    better = "Lower" if info.lower_is_better else "Higher"
+    lines += [
+        "",
+        "## Evaluation",
+        "",
+        f"Submissions are scored by {METRIC_TEXT[recipe.metric]}. {better} is better.",
+        "",
+        "## Submission",
+        "",
+        f"A CSV with the columns {', '.join(f'`{c}`' for c in recipe.submission_columns())}"
+        f" and one row per `{recipe.id_column}` of `test.csv`, holding "
+        f"{SUBMISSION_TEXT[recipe.submission_kind]}.",
+    ]
+    if facts := related(recipe):
+        lines += ["", "## Related quantities", "", *(f"- {x}" for x in facts)]
+    if found := notes(recipe, plural):
+        lines += ["", "## Notes", "", *(f"- {n}" for n in found)]
+    return lines
+
+
 class OfflineWriter:
     def write(self, recipe: Recipe) -> str:
         domain = load_domains()[recipe.domain]
-        info = metric_info(recipe.metric)
         plural = domain.entity_plural
         lines = [f"# {recipe.title}", "", domain.context, "", "## Task", ""]
         for target in recipe.targets:
@@ -89,39 +128,5 @@ class OfflineWriter:
             detail = f" Labels: {', '.join(classes)}." if target.kind != "continuous" else ""
             unit = f" ({target.unit})" if target.unit else ""
             lines.append(f"Predict `{target.name}`{unit}: {target.description}{detail}")
-        lines += [
-            "",
-            "## Files",
-            "",
-            f"- `train.csv`: {recipe.n_train} {plural} with the target column(s).",
-            f"- `test.csv`: {recipe.n_test} {plural}; predict the target(s) for these.",
-            "- `sample_submission.csv`: the exact submission format, with placeholder values.",
-            "",
-            f"Each row is one {domain.entity}, identified by `{recipe.id_column}`.",
-            "",
-            "| column | type | unit | meaning |",
-            "| --- | --- | --- | --- |",
-        ]
-        for f in recipe.features:
-            lines.append(f"| `{f.name}` | {_kind(f)} | {f.unit or '-'} | {f.description} |")
-        for c in recipe.quirk_columns():
-            kind = QUIRK_KIND_TEXT[c.kind]
-            lines.append(f"| `{c.name}` | {kind} | {c.unit or '-'} | {c.description} |")
-        better = "Lower" if info.lower_is_better else "Higher"
-        lines += [
-            "",
-            "## Evaluation",
-            "",
-            f"Submissions are scored by {METRIC_TEXT[recipe.metric]}. {better} is better.",
-            "",
-            "## Submission",
-            "",
-            f"A CSV with the columns {', '.join(f'`{c}`' for c in recipe.submission_columns())}"
-            f" and one row per `{recipe.id_column}` of `test.csv`, holding "
-            f"{SUBMISSION_TEXT[recipe.submission_kind]}.",
-        ]
-        if facts := related(recipe):
-            lines += ["", "## Related quantities", "", *(f"- {x}" for x in facts)]
-        if found := notes(recipe, plural):
-            lines += ["", "## Notes", "", *(f"- {n}" for n in found)]
+        lines += ["", *fact_sections(recipe, plural, domain.entity)]
         return "\n".join(lines) + "\n"

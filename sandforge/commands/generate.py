@@ -143,6 +143,14 @@ def _print_funnel(summary: dict[str, Any]) -> None:
             f"tokens, ${total['cost_usd']:.4f}"
             + (f" (${each:.4f} per accepted task)" if each is not None else "")
         )
+        for role, figures in llm["by_role"].items():
+            speed = figures.get("output_tokens_per_s")
+            out.print(
+                f"  {role}: {figures['calls']} calls, {figures['input_tokens']} input + "
+                f"{figures['output_tokens']} output tokens, {figures.get('seconds', 0):.1f} s"
+                + (f", {speed:g} output tokens/s" if speed else ""),
+                highlight=False,
+            )
     if summary.get("stopped") == "budget":
         out.print("[yellow]stopped: the --budget was reached; accepted tasks are kept[/yellow]")
     for stage, reasons in summary["rejections_by_stage"].items():
