@@ -162,8 +162,10 @@ def test_flow_parameters_make_a_typed_form():
         "budget_usd",
         "max_attempts_per_seed",
         "strict",
+        "difficulty",
     ]
     assert props["per_seed"]["type"] == "integer" and props["per_seed"]["minimum"] == 1
+    assert props["difficulty"]["enum"] == ["easy", "medium", "hard"]
     assert props["provider"]["enum"] == list(PROVIDERS)
     assert props["rng_seed"]["type"] == "integer"
     assert {"type": "number", "exclusiveMinimum": 0} in props["budget_usd"]["anyOf"]

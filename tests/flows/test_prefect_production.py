@@ -209,6 +209,7 @@ def ui_parameters(**chosen: Any) -> dict[str, Any]:
         "budget_usd": None,
         "max_attempts_per_seed": None,
         "strict": False,
+        "difficulty": "medium",
     }
     return {**form, **chosen}
 
