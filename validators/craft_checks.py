@@ -15,15 +15,17 @@ import shutil
 from pathlib import Path
 
 from sandforge.agents.recipe import QuirkSpec, Recipe
-from sandforge.validators.baselines.runner import SCRIPTS_DIR, BaselineFailed, write_task_json
+from sandforge.validators.baselines.runner import (
+    BaselineFailed,
+    run_reporting_script,
+    write_task_json,
+)
 from sandforge.validators.evaluator import evaluator_config, score_submission
-from sandforge.validators.sandbox import PYTHON, run_sandboxed
 
 from sandforge.bundle_files import PRIVATE, PUBLIC
 from sandforge.pipeline import Candidate, Rejected, Stage
 from sandforge.tiers import Thresholds
 
-CRAFTS_DIR = SCRIPTS_DIR / "crafts"
 # The craft each quirk's check applies (catalog values: `list_contains(crafts, 'geo_distance')`)
 CRAFT_NAMES = {
     "time_column": "time_parts",
@@ -64,19 +66,8 @@ def run_crafts(
     pairs = {
         i: (f"craft_{i}_without.csv", f"craft_{i}_with.csv") for i, _ in enumerate(recipe.quirks)
     }
-    outputs = ("crafts.json", *(name for pair in pairs.values() for name in pair))
-    result = run_sandboxed(
-        [PYTHON, str(CRAFTS_DIR / "run.py")],
-        workdir=workdir,
-        timeout_s=timeout_s,
-        readonly_dirs=(SCRIPTS_DIR,),
-        outputs=outputs,
-    )
-    try:
-        report = json.loads(result.outputs["crafts.json"])
-    except (KeyError, ValueError):
-        reason = f"no readable crafts.json\n{result.stderr[-2000:]}"
-        raise BaselineFailed("crafts", reason) from None
+    outputs = tuple(name for pair in pairs.values() for name in pair)
+    result, report = run_reporting_script(["crafts/run.py"], workdir, timeout_s, outputs)
     paths = {}
     for i, names in pairs.items():
         entry = report.get(str(i), {})

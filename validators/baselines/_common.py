@@ -75,15 +75,17 @@ def clip(task: Task, target: str, value: float) -> float:
     return max(value, 0.0) if target in task.nonnegative else value
 
 
-def write_submission(task: Task, ids: Sequence[str], columns: dict[str, Any]) -> None:
-    """Write submission.csv: ids in test order, then each column (a sequence or a constant)."""
+def write_submission(
+    task: Task, ids: Sequence[str], columns: dict[str, Any], out: str = "submission.csv"
+) -> None:
+    """Write `out`: ids in test order, then each column (a sequence or a constant)."""
     cells = [ids]
     for name in task.submission_columns[1:]:
         values = columns[name]
         if isinstance(values, str | int | float):
             values = [values] * len(ids)
         cells.append([v if isinstance(v, str) else repr(float(v)) for v in values])
-    with Path("submission.csv").open("w", newline="", encoding="utf-8") as f:
+    with Path(out).open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(task.submission_columns)
         writer.writerows(zip(*cells, strict=True))

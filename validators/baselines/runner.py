@@ -54,13 +54,8 @@ def run_ladder(
     for name in BASELINE_SCRIPTS:  # stale files must not pass for this run's output
         (workdir / f"submission_{name}.csv").unlink(missing_ok=True)
     (workdir / "ladder.json").unlink(missing_ok=True)
-    outputs = ("ladder.json", *(f"submission_{name}.csv" for name in names))
-    result = _run_script(["ladder.py", *names], workdir, timeout_s, outputs)
-    try:
-        report = json.loads(result.outputs["ladder.json"])
-    except (KeyError, ValueError):
-        reason = f"no readable ladder.json{_refusals(result)}\n{result.stderr}"
-        raise BaselineFailed("ladder", reason) from None
+    submissions = tuple(f"submission_{name}.csv" for name in names)
+    result, report = run_reporting_script(["ladder.py", *names], workdir, timeout_s, submissions)
     runs = {}
     for name in names:
         entry = report.get(name, {})
@@ -74,21 +69,30 @@ def run_ladder(
     return runs
 
 
-def _run_script(
+def run_reporting_script(
     args: list[str], workdir: Path, timeout_s: float, outputs: tuple[str, ...]
-) -> SandboxResult:
-    """Run `SCRIPTS_DIR/args[0]` with the rest as arguments; its exit code is the caller's."""
+) -> tuple[SandboxResult, dict]:
+    """Run `SCRIPTS_DIR/args[0]` (the ladder, the craft checks) with the rest as arguments;
+    it writes `<name>.json`, one entry per run, beside `outputs`. (result, that report)."""
+    name = Path(args[0]).parent.name or Path(args[0]).stem  # "ladder", "crafts"
+    report_file = f"{name}.json"
     result = run_sandboxed(
         [PYTHON, str(SCRIPTS_DIR / args[0]), *args[1:]],
         workdir=workdir,
         timeout_s=timeout_s,
         readonly_dirs=(SCRIPTS_DIR,),
-        outputs=outputs,
+        outputs=(report_file, *outputs),
     )
+    tail = result.stderr[-STDERR_TAIL_CHARS:]
     if result.timed_out:
-        tail = result.stderr[-STDERR_TAIL_CHARS:]
-        raise BaselineFailed("ladder", f"timed out after {timeout_s:g} s\n{tail}")
-    return result
+        raise BaselineFailed(name, f"timed out after {timeout_s:g} s\n{tail}")
+    try:
+        report = json.loads(result.outputs[report_file])
+    except (KeyError, ValueError):
+        raise BaselineFailed(
+            name, f"no readable {report_file}{_refusals(result)}\n{tail}"
+        ) from None
+    return result, report
 
 
 def _refusals(result: SandboxResult) -> str:

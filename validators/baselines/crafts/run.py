@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import Task, load_frames, load_task, solve
+from _crafts import Task, load_frames, load_task, solve
 
 
 def _of(quirk: dict, kind: str) -> list[str]:

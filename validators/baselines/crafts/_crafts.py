@@ -1,59 +1,38 @@
 """What the craft scripts share: the task, the tables, one base solver, the submission.
 
-Run by path in the sandbox like the baselines (see ../_common.py), so this file is standalone:
-numpy at module level, pandas and scikit-learn inside the functions.
+Run by path in the sandbox like the baselines; it builds on the ladder's ../_common.py (the
+task, typed tables, the submission) and the strong baseline's trees.
 `quirks.json` names each quirk's columns and their kinds (datetime, latitude, longitude, code,
 numeric), the same facts the task's description gives an agent.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-TRUE_STRINGS = {"true", "1"}
-# The strong baseline's trees (../strong.py), so "without the craft" is the ladder's solver.
-TREE_PARAMS = {
-    "max_iter": 100,
-    "learning_rate": 0.05,
-    "max_depth": 3,
-    "min_samples_leaf": 8,
-    "l2_regularization": 1.0,
-    "early_stopping": False,
-    "random_state": 0,
-}
+# The ladder's task, reading and writing, and the strong baseline's trees (so "without the
+# craft" is the ladder's own solver): the sandbox shows this folder's parent too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _common as ladder
+from strong import PARAMS as TREE_PARAMS
 
 
 @dataclass(frozen=True)
-class Task:
-    id_column: str
-    targets: list[str]
-    submission_columns: list[str]
-    kind: str  # a validators.metrics.SubmissionKind value
-    classes: dict[str, list[str]]
-    features: dict[str, str]  # the ladder's columns: numeric | integer | categorical | boolean
-    nonnegative: frozenset[str]
-    quirks: list[dict[str, Any]]  # {"quirk", "craft", "columns": {name: kind}}
+class Task(ladder.Task):
+    quirks: list[dict[str, Any]] = field(default_factory=list)  # {"quirk", "craft", "columns"}
 
 
 def load_task(folder: Path = Path()) -> Task:
-    spec = json.loads((folder / "task.json").read_text())
+    base = ladder.load_task(folder)
     quirks = json.loads((folder / "quirks.json").read_text())["quirks"]
-    return Task(
-        id_column=spec["id_column"],
-        targets=list(spec["target_columns"]),
-        submission_columns=list(spec["submission_columns"]),
-        kind=spec["submission_kind"],
-        classes={t: [str(c) for c in labels] for t, labels in spec.get("classes", {}).items()},
-        features=dict(spec["features"]),
-        nonnegative=frozenset(spec.get("nonnegative_targets", [])),
-        quirks=quirks,
-    )
+    return Task(**{f.name: getattr(base, f.name) for f in fields(base)}, quirks=quirks)
 
 
 def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
@@ -72,7 +51,7 @@ def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
         for name, kind in task.features.items():
             if kind == "boolean":
                 lowered = frame[name].str.strip().str.lower()
-                flags = np.where(lowered.isin(TRUE_STRINGS), 1.0, 0.0)
+                flags = np.where(lowered.isin(ladder.TRUE_STRINGS), 1.0, 0.0)
                 frame[name] = np.where(frame[name].isna(), np.nan, flags)
             elif kind != "categorical":
                 frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
@@ -136,15 +115,4 @@ def solve(task: Task, train, test, ids, features: dict[str, str], out: str, **op
             columns[target] = probabilities.get(task.classes.get(target, ["0", "1"])[-1], zeros)
         else:
             columns.update({c: probabilities.get(c, zeros) for c in task.classes[target]})
-    _write(task, ids, columns, out)
-
-
-def _write(task: Task, ids: list[str], columns: dict[str, Any], out: str) -> None:
-    cells = [ids] + [
-        [v if isinstance(v, str) else repr(float(v)) for v in columns[name]]
-        for name in task.submission_columns[1:]
-    ]
-    with Path(out).open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(task.submission_columns)
-        writer.writerows(zip(*cells, strict=True))
+    ladder.write_submission(task, ids, columns, out)
