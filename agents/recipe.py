@@ -29,6 +29,15 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     "sparse",
 )
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+# The target kind each task type takes (what the LLM schemas offer, what validation checks)
+TARGET_KIND = {
+    TaskType.BINARY: "binary",
+    TaskType.MULTILABEL: "binary",
+    TaskType.MULTICLASS: "categorical",
+    TaskType.ORDINAL: "ordinal",
+    TaskType.REGRESSION: "continuous",
+    TaskType.MULTI_TARGET_REGRESSION: "continuous",
+}
 Difficulty = Literal["easy", "medium", "hard"]
 DIFFICULTIES: tuple[Difficulty, ...] = ("easy", "medium", "hard")
 
@@ -233,14 +242,7 @@ class Recipe(_Frozen):
         self._check_structure(features)
         if self.noise.shift_feature and self.noise.shift_feature not in features:
             raise ValueError(f"shift_feature {self.noise.shift_feature!r} is not a feature")
-        expected = {
-            TaskType.BINARY: "binary",
-            TaskType.MULTILABEL: "binary",
-            TaskType.MULTICLASS: "categorical",
-            TaskType.ORDINAL: "ordinal",
-            TaskType.REGRESSION: "continuous",
-            TaskType.MULTI_TARGET_REGRESSION: "continuous",
-        }[self.task_type]
+        expected = TARGET_KIND[self.task_type]
         for t in self.targets:
             if t.kind != expected:
                 raise ValueError(f"target {t.name}: {self.task_type.value} needs {expected}")

@@ -16,21 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from sandforge.agents.dna import MutationPlan, TaskDNA
-from sandforge.agents.recipe import RULE_FAMILIES
+from sandforge.agents.recipe import RULE_FAMILIES, TARGET_KIND
 from sandforge.validators.metrics import TaskType, metrics_for
 
 NAME = r"^[a-z][a-z0-9_]{2,30}$"  # snake_case, short enough for a small model to finish
 ID_NAME = r"^[a-z][a-z0-9_]{1,24}_id$"
 TARGET_COUNTS = {TaskType.MULTILABEL: (2, 4), TaskType.MULTI_TARGET_REGRESSION: (2, 3)}
 REGRESSION = (TaskType.REGRESSION, TaskType.MULTI_TARGET_REGRESSION)
-TARGET_KIND = {
-    TaskType.BINARY: "binary",
-    TaskType.MULTILABEL: "binary",
-    TaskType.MULTICLASS: "categorical",
-    TaskType.ORDINAL: "ordinal",
-    TaskType.REGRESSION: "continuous",
-    TaskType.MULTI_TARGET_REGRESSION: "continuous",
-}
 
 
 def enum(*values: Any) -> dict[str, Any]:

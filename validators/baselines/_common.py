@@ -125,45 +125,56 @@ def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
     return train, test[features], ids
 
 
-def fit_predict(
+def solve_each_target(
     task: Task,
-    make_classifier: Callable[[], Any],
-    make_regressor: Callable[[], Any],
+    solve_values: Callable[[str, Any, Any, Any], dict[str, Any]],
+    solve_classes: Callable[[str, Any, Any, Any], dict[str, Any]],
 ) -> None:
-    """Fit one model per target on train.csv, predict test.csv, write submission.csv.
-
-    A classification target with a single training class gets the prior: no model can fit it.
-    """
-    import numpy as np
-
+    """Per target, `solve_*(target, x_train, y_train, x_test)` gives its submission columns;
+    write submission.csv. A classification target with a single training class gets the
+    prior: no model can fit it."""
     train, test, ids = load_frames(task)
     x_train = train[list(task.features)]
     columns: dict[str, Any] = {}
     for target in task.targets:
         y = train[target]
         if task.kind == "value":
-            model = make_regressor().fit(x_train, y.astype(float))
-            predictions = model.predict(test)
-            if target in task.nonnegative:
-                predictions = np.maximum(predictions, 0.0)
-            columns[target] = predictions
-            continue
-        if y.nunique() < 2:
+            columns.update(solve_values(target, x_train, y, test))
+        elif y.nunique() < 2:
             columns.update(prior(task, target, y.tolist()))
-            continue
-        model = make_classifier().fit(x_train, y)
+        else:
+            columns.update(solve_classes(target, x_train, y, test))
+    write_submission(task, ids, columns)
+
+
+def fit_predict(
+    task: Task,
+    make_classifier: Callable[[], Any],
+    make_regressor: Callable[[], Any],
+) -> None:
+    """Fit one model per target on train.csv, predict test.csv, write submission.csv."""
+    import numpy as np
+
+    def values(target: str, x: Any, y: Any, test: Any) -> dict[str, Any]:
+        predictions = make_regressor().fit(x, y.astype(float)).predict(test)
+        if target in task.nonnegative:
+            predictions = np.maximum(predictions, 0.0)
+        return {target: predictions}
+
+    def classes(target: str, x: Any, y: Any, test: Any) -> dict[str, Any]:
+        model = make_classifier().fit(x, y)
         if task.kind == "label":
-            columns[target] = [str(label) for label in model.predict(test)]
-            continue
+            return {target: [str(label) for label in model.predict(test)]}
         probabilities = dict(
             zip(map(str, model.classes_), model.predict_proba(test).T, strict=True)
         )
         zeros = np.zeros(len(test))
         if task.kind == "probability":
-            columns[target] = probabilities.get(task.positive(target), zeros)
-        else:  # class_probabilities: one column per label, 0 for labels absent from train
-            columns.update({c: probabilities.get(c, zeros) for c in task.classes[target]})
-    write_submission(task, ids, columns)
+            return {target: probabilities.get(task.positive(target), zeros)}
+        # class_probabilities: one column per label, 0 for labels absent from train
+        return {c: probabilities.get(c, zeros) for c in task.classes[target]}
+
+    solve_each_target(task, values, classes)
 
 
 def linear_preprocessor(task: Task, splines: bool = False) -> Any:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import Task, linear_preprocessor, load_frames, load_task, prior, write_submission
+from _common import Task, linear_preprocessor, load_task, solve_each_target
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -270,18 +270,11 @@ def solve_regression(task: Task, target: str, x: Any, y: np.ndarray, test: Any) 
 
 def main() -> None:
     task = load_task()
-    train, test, ids = load_frames(task)
-    x = train[list(task.features)]
-    columns: dict[str, Any] = {}
-    for target in task.targets:
-        y = train[target]
-        if task.kind == "value":
-            columns.update(solve_regression(task, target, x, y.to_numpy(float), test))
-        elif y.nunique() < 2:
-            columns.update(prior(task, target, y.tolist()))
-        else:
-            columns.update(solve_classification(task, target, x, y.tolist(), test))
-    write_submission(task, ids, columns)
+    solve_each_target(
+        task,
+        lambda target, x, y, test: solve_regression(task, target, x, y.to_numpy(float), test),
+        lambda target, x, y, test: solve_classification(task, target, x, y.tolist(), test),
+    )
 
 
 if __name__ == "__main__":
