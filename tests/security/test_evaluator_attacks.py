@@ -60,7 +60,7 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> Task:
     """A generated regression task (rmse: numbers can overflow), copied so attacks may plant
     files beside it without touching the store."""
     store = tmp_path_factory.mktemp("store")
-    (bundle,) = generate(store, ["new-york-city-taxi-fare-prediction"], metric="rmse")
+    (bundle,) = generate(store, ["allstate-claims-severity"], metric="rmse")
     root = tmp_path_factory.mktemp("task")
     for part in (PUBLIC, PRIVATE):
         (root / part).mkdir(parents=True)
