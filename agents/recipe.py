@@ -177,6 +177,16 @@ QuirkKind = Literal[
     "class_imbalance",
     "heavy_tails",
 ]
+# The craft a careful agent applies to each quirk (catalog values of the `crafts` column:
+# `list_contains(crafts, 'geo_distance')`); validators/baselines/crafted.py implements them.
+CRAFT_NAMES: dict[str, str] = {
+    "time_column": "time_parts",
+    "geo_features": "geo_distance",
+    "high_cardinality": "code_split",
+    "leakage_trap": "drop_leak",
+    "class_imbalance": "class_weights",
+    "heavy_tails": "log_transform",
+}
 
 
 class QuirkColumn(_Frozen):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandforge.agents.difficulty import with_difficulty
+from sandforge.agents.test_rows import with_test_rows
 
 from sandforge.pipeline import Candidate, Rejected, Stage
 
@@ -31,6 +32,7 @@ class Mutate(RoleStage):
         plan = candidate.provider.strategist.mutate(
             candidate.dna, candidate.rng_seed, candidate.avoid
         )
+        plan = with_test_rows(plan, candidate.rng_seed)
         candidate.plan = with_difficulty(plan, candidate.difficulty, candidate.rng_seed)
 
 

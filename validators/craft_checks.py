@@ -10,11 +10,10 @@ thresholds, whatever rule validators/thresholds.py used to set them.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from sandforge.agents.recipe import QuirkSpec, Recipe
+from sandforge.agents.recipe import CRAFT_NAMES, QuirkSpec, Recipe
 from sandforge.validators.baselines.runner import (
     BaselineFailed,
     run_reporting_script,
@@ -26,35 +25,10 @@ from sandforge.bundle_files import PRIVATE, PUBLIC
 from sandforge.pipeline import Candidate, Rejected, Stage
 from sandforge.tiers import Thresholds
 
-# The craft each quirk's check applies (catalog values: `list_contains(crafts, 'geo_distance')`)
-CRAFT_NAMES = {
-    "time_column": "time_parts",
-    "geo_features": "geo_distance",
-    "high_cardinality": "code_split",
-    "leakage_trap": "drop_leak",
-    "class_imbalance": "class_weights",
-    "heavy_tails": "log_transform",
-}
-
 
 def tier_step(thresholds: Thresholds) -> float:
     """One tier step: the smaller medal gap of the thresholds as set."""
     return min(abs(thresholds.silver - thresholds.bronze), abs(thresholds.gold - thresholds.silver))
-
-
-def quirks_json(recipe: Recipe) -> dict:
-    """What the craft scripts know: each quirk's craft and its columns' kinds (as the
-    description states them). Nothing about the rule."""
-    return {
-        "quirks": [
-            {
-                "quirk": q.quirk,
-                "craft": CRAFT_NAMES[q.quirk],
-                "columns": {c.name: c.kind for c in q.columns},
-            }
-            for q in recipe.quirks
-        ]
-    }
 
 
 def run_crafts(
@@ -62,7 +36,6 @@ def run_crafts(
 ) -> dict[int, tuple[Path, Path]]:
     """Run every craft check in one sandboxed process; (without, with) submissions per quirk."""
     write_task_json(workdir, recipe)
-    (workdir / "quirks.json").write_text(json.dumps(quirks_json(recipe), indent=2) + "\n")
     pairs = {
         i: (f"craft_{i}_without.csv", f"craft_{i}_with.csv") for i, _ in enumerate(recipe.quirks)
     }

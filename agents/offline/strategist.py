@@ -10,21 +10,13 @@ import numpy as np
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import Domain, load_domains
 from sandforge.agents.recipe import RULE_FAMILIES, NoiseSpec
+from sandforge.agents.test_rows import draw_test_rows
 from sandforge.seeds.card import Quirk
-from sandforge.validators.metrics import SubmissionKind, TaskType, metric_info, metrics_for
+from sandforge.validators.metrics import TaskType, metrics_for
 
 from sandforge.pipeline import Rejected
 
 PlanKey = tuple[str, str, str]  # (domain, target names, rule family)
-# Test rows drawn per submission kind: enough that a quarter of the trivial->pool span is
-# usually over 1.5 bootstrap SE (validators.thresholds). Label metrics move in steps of
-# 1/n_test and are the noisiest (accuracy 0.8 on 400 rows: SE 0.02); evaluation rows are cheap.
-TEST_ROWS = {
-    SubmissionKind.LABEL: (2000, 3000),
-    SubmissionKind.PROBABILITY: (1500, 2500),
-    SubmissionKind.CLASS_PROBABILITIES: (1500, 2500),
-    SubmissionKind.VALUE: (1000, 1500),
-}
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -66,7 +58,6 @@ class OfflineStrategist:
         n_correlated = max(0, min(n_correlated, n_total - n_signal - 1))
         missing = dna.max_missing_rate > 0 or Quirk.MISSING_VALUES in quirks
         metric = self._metric(dna, domain, targets, rng)  # first draw of the plan's fields
-        low, high = TEST_ROWS[metric_info(metric).submission]
         return MutationPlan(
             domain=domain_name,
             task_type=dna.task_type,
@@ -89,7 +80,7 @@ class OfflineStrategist:
             ),
             # rare classes need enough training rows to appear in train at all
             n_train=max(int(rng.integers(80, 201)), 160 if self._imbalanced(dna, quirks) else 0),
-            n_test=int(rng.integers(low, high + 1)),
+            n_test=draw_test_rows(metric, rng),
         )
 
     @staticmethod

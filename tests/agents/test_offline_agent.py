@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 from sandforge.agents.dna import MutationPlan, TaskDNA
 from sandforge.agents.offline.domains import load_domains
-from sandforge.agents.offline.strategist import TEST_ROWS
 from sandforge.agents.providers import get_provider
 from sandforge.agents.recipe import RULE_FAMILIES, Recipe
 from sandforge.agents.roles import Provider
 from sandforge.agents.structural_review import LEAK_STEMS, MAX_DESCRIPTION_CHARS
+from sandforge.agents.test_rows import TEST_ROWS
 from sandforge.seeds.card import Quirk, SeedCard
 from sandforge.seeds.registry import load_all
 from sandforge.storage.bundle import safe_task_id

@@ -323,4 +323,5 @@ def test_task_json_from_recipe(tmp_path: Path) -> None:
         "features": {"height": "numeric", "soil": "categorical"},
         "nonnegative_targets": [],
         "metric": "multiclass_log_loss",
+        "quirks": [],
     }

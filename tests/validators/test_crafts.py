@@ -3,17 +3,22 @@ task's own tier step; the record lands in the manifest."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 from sandforge.agents.providers import get_provider
+from sandforge.agents.recipe import CRAFT_NAMES
 from sandforge.seeds.card import Quirk
 from sandforge.seeds.registry import load_all
 from sandforge.storage.stages import manifest_for
-from sandforge.validators.craft_checks import CRAFT_NAMES, tier_step
+from sandforge.validators.baselines.runner import run_ladder, write_task_json
+from sandforge.validators.craft_checks import tier_step
+from sandforge.validators.evaluator import evaluator_config, score_submission
 
+from sandforge.bundle_files import PRIVATE, PUBLIC
 from sandforge.pipeline import Candidate
 from sandforge.stages import BUILDING, PLANNING
 
@@ -75,3 +80,30 @@ def test_no_quirks_no_craft_checks() -> None:
     candidate = _build("leaf-classification", None, rng_seed=5)
     assert candidate.recipe is not None and not candidate.recipe.quirks
     assert candidate.crafts == [] and "crafts" in candidate.timings
+
+
+def test_the_pool_applies_the_crafts_so_gold_pays_for_them(
+    crafted: Candidate, tmp_path: Path
+) -> None:
+    """Gold is the pool's score; the pool reads the quirks from task.json as an agent reads
+    them from the description. Without them the same pool scores worse."""
+    assert crafted.recipe is not None and crafted.thresholds is not None
+    config = evaluator_config(crafted.recipe, None)
+    (tmp_path / "private").mkdir()
+    answers = tmp_path / "private" / "answer.csv"
+    answers.write_bytes(crafted.files[f"{PRIVATE}/answer.csv"])
+    scores = {}
+    for told in (True, False):
+        work = tmp_path / str(told)
+        work.mkdir()
+        for name in ("train.csv", "test.csv"):
+            (work / name).write_bytes(crafted.files[f"{PUBLIC}/{name}"])
+        write_task_json(work, crafted.recipe)
+        if not told:
+            spec = json.loads((work / "task.json").read_text())
+            (work / "task.json").write_text(json.dumps(spec | {"quirks": []}))
+        run = run_ladder(work, ("pool",))["pool"]
+        scores[told] = score_submission(config, run.submission, answers, answers.parent)
+    sign = -1 if crafted.thresholds.is_lower_better else 1
+    assert sign * (scores[True] - scores[False]) > 0, scores
+    assert scores[True] == pytest.approx(crafted.thresholds.gold, abs=1e-5)  # 5 digits stored

@@ -13,7 +13,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ class Task:
     features: dict[str, str]  # name -> numeric | integer | categorical | boolean
     nonnegative: frozenset[str]
     metric: str  # the task's metric (validators.metrics name); solvers may tune for it
+    # the seed's quirks as the description states them: {"quirk", "craft", "columns": {name:
+    # datetime | latitude | longitude | code | numeric}}; crafted.py applies their crafts
+    quirks: list[dict[str, Any]] = field(default_factory=list)
 
     def positive(self, target: str) -> str:
         """The label whose probability a "probability" submission holds (binary: "1")."""
@@ -48,6 +51,7 @@ def load_task(folder: Path = Path()) -> Task:
         features=dict(spec["features"]),
         nonnegative=frozenset(spec.get("nonnegative_targets", [])),
         metric=spec["metric"],
+        quirks=list(spec.get("quirks", [])),
     )
 
 
@@ -129,12 +133,13 @@ def solve_each_target(
     task: Task,
     solve_values: Callable[[str, Any, Any, Any], dict[str, Any]],
     solve_classes: Callable[[str, Any, Any, Any], dict[str, Any]],
+    frames: tuple[Any, Any, list[str]] | None = None,
 ) -> None:
     """Per target, `solve_*(target, x_train, y_train, x_test)` gives its submission columns;
     write submission.csv. A classification target with a single training class gets the
-    prior: no model can fit it."""
-    train, test, ids = load_frames(task)
-    x_train = train[list(task.features)]
+    prior: no model can fit it. `frames` (train, test, ids) default to load_frames(task)."""
+    train, test, ids = frames or load_frames(task)
+    x_train, test = train[list(task.features)], test[list(task.features)]
     columns: dict[str, Any] = {}
     for target in task.targets:
         y = train[target]

@@ -7,7 +7,9 @@ the training rows with the task's metric, after metric-aware targets and post-pr
 fitted on the out-of-fold predictions: log1p targets for RMSLE, absolute loss for MAE,
 temperature scaling for log-loss, a tuned threshold (binary) or class reweighting (macro F1)
 for label metrics, tuned cut points on the expected grade for quadratic weighted kappa. The
-best on CV is refit on all training rows. The test set is never looked at: gold is set from
+best on CV is refit on all training rows. The seed's crafts the description points to (time
+parts, a distance, split codes, a leaky column dropped, log amounts; crafted.py) are applied
+first, as a careful agent applies them. The test set is never looked at: gold is set from
 this script's test score, so the score must be one an agent can reach the same way.
 """
 
@@ -17,11 +19,13 @@ from pathlib import Path
 # Run by path, not as a package module: make _common importable even under -P/PYTHONSAFEPATH.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from _common import Task, linear_preprocessor, load_task, solve_each_target
+from crafted import crafted_features, load_frames
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -270,10 +274,13 @@ def solve_regression(task: Task, target: str, x: Any, y: np.ndarray, test: Any) 
 
 def main() -> None:
     task = load_task()
+    train, test, ids = load_frames(task)
+    task = dataclasses.replace(task, features=crafted_features(task, train, test))
     solve_each_target(
         task,
         lambda target, x, y, test: solve_regression(task, target, x, y.to_numpy(float), test),
         lambda target, x, y, test: solve_classification(task, target, x, y.tolist(), test),
+        frames=(train, test, ids),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sandforge.agents.recipe import CRAFT_NAMES
 from sandforge.validators.sandbox import PYTHON, SandboxResult, run_sandboxed
 
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ def _refusals(result: SandboxResult) -> str:
 
 
 def write_task_json(workdir: Path, recipe: Recipe) -> None:
-    """The part of the recipe a solver may know: columns, kinds, labels, the metric (public in
-    the description). No rule, no noise."""
+    """The part of the recipe a solver may know: columns, kinds, labels, the metric, each seed
+    quirk's columns and craft (all public in the description). No rule, no noise."""
     spec = {
         "id_column": recipe.id_column,
         "target_columns": [t.name for t in recipe.targets],
@@ -114,5 +115,13 @@ def write_task_json(workdir: Path, recipe: Recipe) -> None:
         "features": {f.name: f.kind for f in recipe.features} | recipe.quirk_feature_kinds(),
         "nonnegative_targets": [t.name for t in recipe.targets if t.nonnegative],
         "metric": recipe.metric,
+        "quirks": [
+            {
+                "quirk": q.quirk,
+                "craft": CRAFT_NAMES[q.quirk],
+                "columns": {c.name: c.kind for c in q.columns},
+            }
+            for q in recipe.quirks
+        ],
     }
     (workdir / "task.json").write_text(json.dumps(spec, indent=2) + "\n")

@@ -1,64 +1,26 @@
-"""What the craft scripts share: the task, the tables, one base solver, the submission.
+"""The craft checks' base solver: one model, fitted on a given feature set, writes a submission.
 
 Run by path in the sandbox like the baselines; it builds on the ladder's ../_common.py (the
-task, typed tables, the submission) and the strong baseline's trees.
-`quirks.json` names each quirk's columns and their kinds (datetime, latitude, longitude, code,
-numeric), the same facts the task's description gives an agent.
+task, the submission) and the strong baseline's trees, so "without the craft" is the ladder's
+own solver.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# The ladder's task, reading and writing, and the strong baseline's trees (so "without the
-# craft" is the ladder's own solver): the sandbox shows this folder's parent too.
+# The sandbox shows this folder's parent too: the ladder's modules.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common as ladder
 from strong import PARAMS as TREE_PARAMS
 
 
-@dataclass(frozen=True)
-class Task(ladder.Task):
-    quirks: list[dict[str, Any]] = field(default_factory=list)  # {"quirk", "craft", "columns"}
-
-
-def load_task(folder: Path = Path()) -> Task:
-    base = ladder.load_task(folder)
-    quirks = json.loads((folder / "quirks.json").read_text())["quirks"]
-    return Task(**{f.name: getattr(base, f.name) for f in fields(base)}, quirks=quirks)
-
-
-def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
-    """(train, test, test ids) with every column as read; ladder features typed as the
-    baselines type them (categoricals strings, booleans 0/1, the rest numbers)."""
-    import pandas as pd
-
-    text = {task.id_column, *(n for n, k in task.features.items() if k != "numeric")}
-    for quirk in task.quirks:
-        text |= {n for n, k in quirk["columns"].items() if k in ("datetime", "code")}
-    if task.kind != "value":
-        text |= set(task.targets)
-    options = {"dtype": dict.fromkeys(text, str), "keep_default_na": False, "na_values": [""]}
-    train, test = pd.read_csv("train.csv", **options), pd.read_csv("test.csv", **options)
-    for frame in (train, test):
-        for name, kind in task.features.items():
-            if kind == "boolean":
-                lowered = frame[name].str.strip().str.lower()
-                flags = np.where(lowered.isin(ladder.TRUE_STRINGS), 1.0, 0.0)
-                frame[name] = np.where(frame[name].isna(), np.nan, flags)
-            elif kind != "categorical":
-                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-    return train, test, test[task.id_column].tolist()
-
-
-def _model(task: Task, features: dict[str, str], classify: bool, options: dict[str, Any]):
+def _model(task: ladder.Task, features: dict[str, str], classify: bool, options: dict[str, Any]):
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, Ridge
@@ -90,7 +52,9 @@ def _model(task: Task, features: dict[str, str], classify: bool, options: dict[s
     return make_pipeline(prep, trees)
 
 
-def solve(task: Task, train, test, ids, features: dict[str, str], out: str, **options) -> None:
+def solve(
+    task: ladder.Task, train, test, ids, features: dict[str, str], out: str, **options
+) -> None:
     """Fit the base solver on `features` (name -> numeric | categorical), write `out`."""
     x_train, x_test = train[list(features)], test[list(features)]
     columns: dict[str, Any] = {}
