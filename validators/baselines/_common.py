@@ -95,16 +95,17 @@ def write_submission(
         writer.writerows(zip(*cells, strict=True))
 
 
-def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
-    """(train, test features as typed DataFrames, test ids); train keeps the target columns.
+def load_frames(task: Task, text: Sequence[str] = ()) -> tuple[Any, Any, list[str]]:
+    """(train, test as typed DataFrames with every column, test ids); train keeps the targets.
 
     Categoricals stay strings and booleans become 0/1; missing cells are NaN. Targets of
-    classification tasks are read as strings so they match the class labels exactly.
+    classification tasks are read as strings so they match the class labels exactly, and so
+    are the `text` columns (timestamps and codes, for their crafts).
     """
     import numpy as np
     import pandas as pd
 
-    as_text = [task.id_column, *(n for n, k in task.features.items() if k != "numeric")]
+    as_text = [task.id_column, *(n for n, k in task.features.items() if k != "numeric"), *text]
     if task.kind != "value":
         as_text += task.targets
     options = {"dtype": dict.fromkeys(as_text, str), "keep_default_na": False, "na_values": [""]}
@@ -125,8 +126,7 @@ def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
                 )
             else:
                 frame[name] = pd.to_numeric(column, errors="coerce").astype(float)
-    features = list(task.features)
-    return train, test[features], ids
+    return train, test, ids
 
 
 def solve_each_target(

@@ -13,37 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import _common as ladder
 import numpy as np
-from _common import FALSE_STRINGS, TRUE_STRINGS, Task
+from _common import Task
 
 FeatureSet = dict[str, str]
 
 
 def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
-    """(train, test, test ids) with every column as read; task features typed as the ladder
-    types them (categoricals strings, booleans 0/1, the rest numbers); timestamps and codes
-    stay text for their crafts."""
-    import pandas as pd
-
-    text = {task.id_column, *(n for n, k in task.features.items() if k != "numeric")}
-    for quirk in task.quirks:
-        text |= {n for n, k in quirk["columns"].items() if k in ("datetime", "code")}
-    if task.kind != "value":
-        text |= set(task.targets)
-    options = {"dtype": dict.fromkeys(text, str), "keep_default_na": False, "na_values": [""]}
-    train, test = pd.read_csv("train.csv", **options), pd.read_csv("test.csv", **options)
-    for frame in (train, test):
-        for name, kind in task.features.items():
-            column = frame[name]
-            if kind == "categorical":
-                frame[name] = column.astype(object).where(column.notna(), np.nan)
-            elif kind == "boolean":
-                lowered = column.str.strip().str.lower()
-                flags = np.where(lowered.isin(TRUE_STRINGS), 1.0, np.nan)
-                frame[name] = np.where(lowered.isin(FALSE_STRINGS), 0.0, flags)
-            else:
-                frame[name] = pd.to_numeric(column, errors="coerce").astype(float)
-    return train, test, test[task.id_column].tolist()
+    """The ladder's typed tables, with the quirks' timestamps and codes kept as text."""
+    text = [n for q in task.quirks for n, k in q["columns"].items() if k in ("datetime", "code")]
+    return ladder.load_frames(task, text)
 
 
 def _of(quirk: dict, kind: str) -> list[str]:
