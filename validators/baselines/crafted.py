@@ -15,12 +15,11 @@ from typing import Any
 
 import _common as ladder
 import numpy as np
-from _common import Task
 
 FeatureSet = dict[str, str]
 
 
-def load_frames(task: Task) -> tuple[Any, Any, list[str]]:
+def load_frames(task: ladder.Task) -> tuple[Any, Any, list[str]]:
     """The ladder's typed tables, with the quirks' timestamps and codes kept as text."""
     text = [n for q in task.quirks for n, k in q["columns"].items() if k in ("datetime", "code")]
     return ladder.load_frames(task, text)
@@ -120,7 +119,9 @@ CRAFTS: dict[str, Callable[[dict, Any, Any, FeatureSet], tuple[FeatureSet, Featu
 }
 
 
-def variants(task: Task, train, test, base: FeatureSet) -> list[tuple[FeatureSet, FeatureSet]]:
+def variants(
+    task: ladder.Task, train, test, base: FeatureSet
+) -> list[tuple[FeatureSet, FeatureSet]]:
     """(without, with) feature sets per quirk of the task, in task order."""
     return [CRAFTS[q["quirk"]](q, train, test, base) for q in task.quirks]
 
@@ -133,7 +134,7 @@ def compose(base: FeatureSet, changed: list[FeatureSet]) -> FeatureSet:
     return {n: k for n, k in base.items() if n not in dropped} | added
 
 
-def crafted_features(task: Task, train, test) -> FeatureSet:
+def crafted_features(task: ladder.Task, train, test) -> FeatureSet:
     """The task's features with every quirk's craft applied (derived columns added to both
     frames)."""
     base = dict(task.features)
